@@ -1,0 +1,139 @@
+"""``attach(model, spec)``: inject adapter methods into an S3PRL upstream and hand back an ``AdapterSet``
+that owns exactly what trains, saves and loads it, and can take it all out again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import nn
+
+from effspeech.anatomy import Anatomy, find_anatomy
+from effspeech.injector import Injector
+from effspeech.registry import get_method
+from effspeech.spec import Spec, config_to_dict, resolve_configs
+
+CONTAINER = "effspeech_adapters"  # child module of the model that holds every adapter module
+
+
+def attach(model: nn.Module, spec: str | list | tuple | dict) -> AdapterSet:
+    """Freeze ``model`` and attach the methods in ``spec``; only their tensors stay trainable."""
+    configs = resolve_configs(spec)  # fails on bad names/values before the model is touched
+    if not configs:
+        raise ValueError("empty adapter spec: name at least one method, e.g. 'houlsby' or ['lora', 'cnn']")
+    anatomy = find_anatomy(model)
+    if hasattr(anatomy.root, CONTAINER):
+        raise ValueError(f"{type(model).__name__} already has adapters attached; detach() them first")
+
+    base = Injector()
+    base.freeze(anatomy.parameters)
+    container = nn.ModuleDict()
+    base.add_module(anatomy.root, CONTAINER, container)
+    injectors: dict[str, Injector] = {}
+    methods = {}
+    for name, config in configs.items():
+        method = get_method(name)(config)
+        injectors[name] = Injector()
+        container[name] = method.attach(anatomy, injectors[name])
+        methods[name] = method
+    parameter = next(iter(anatomy.parameters.values()))
+    container.to(device=parameter.device, dtype=parameter.dtype)
+    return AdapterSet(anatomy, methods, container, injectors, base)
+
+
+class AdapterSet:
+    """The attached methods of one upstream: their trainable tensors, their state, their removal."""
+
+    def __init__(
+        self,
+        anatomy: Anatomy,
+        methods: dict[str, Any],
+        container: nn.ModuleDict,
+        injectors: dict[str, Injector],
+        base: Injector,
+    ) -> None:
+        self.anatomy = anatomy
+        self.methods = methods
+        self._container = container
+        self._injectors = injectors
+        self._base = base
+
+    @property
+    def spec(self) -> Spec:
+        """Every method with all of its hyperparameters, defaults included (YAML-serialisable)."""
+        return {name: config_to_dict(method.config) for name, method in self.methods.items()}
+
+    def named_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
+        """Trainable tensors by their state-dict key, ``<method>.<path>``."""
+        for name in self.methods:
+            for path, parameter in self._container[name].named_parameters():
+                yield f"{name}.{path}", parameter
+            for path, parameter in self._injectors[name].unfrozen.items():
+                yield f"{name}.{path}", parameter
+
+    def parameters(self) -> Iterator[nn.Parameter]:
+        for _, parameter in self.named_parameters():
+            yield parameter
+
+    def num_trainable(self) -> int:
+        return sum(parameter.numel() for parameter in self.parameters())
+
+    def num_trainable_by_method(self) -> dict[str, int]:
+        counts = dict.fromkeys(self.methods, 0)
+        for key, parameter in self.named_parameters():
+            counts[key.split(".", 1)[0]] += parameter.numel()
+        return counts
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Only what the adapters own or unfroze, detached, keyed ``<method>.<path>``."""
+        return {key: parameter.detach() for key, parameter in self.named_parameters()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Load a state made by the same spec on the same architecture; any difference is an error that shows it."""
+        own = dict(self.named_parameters())
+        problems = []
+        saved_methods = sorted({key.split(".", 1)[0] for key in state})
+        if saved_methods != sorted(self.methods):
+            problems.append(f"methods: checkpoint has {saved_methods}, this model has {sorted(self.methods)}")
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        if missing:
+            problems.append(f"missing keys ({len(missing)}): {_preview(missing)}")
+        if unexpected:
+            problems.append(f"unexpected keys ({len(unexpected)}): {_preview(unexpected)}")
+        shapes = [
+            f"{key}: checkpoint {tuple(state[key].shape)} vs model {tuple(own[key].shape)}"
+            for key in sorted(set(own) & set(state))
+            if state[key].shape != own[key].shape
+        ]
+        if shapes:
+            problems.append(f"shape mismatches ({len(shapes)}): {_preview(shapes)}")
+        if problems:
+            raise ValueError("adapter state does not fit this model:\n  " + "\n  ".join(problems))
+        with torch.no_grad():
+            for key, parameter in own.items():
+                parameter.copy_(state[key])
+
+    def merge(self) -> None:
+        """Fold mergeable methods (LoRA) into the upstream's weights for inference."""
+        for method in self.methods.values():
+            if hasattr(method, "merge"):
+                method.merge()
+
+    def unmerge(self) -> None:
+        for method in self.methods.values():
+            if hasattr(method, "unmerge"):
+                method.unmerge()
+
+    def detach(self) -> None:
+        """Remove every hook, parametrization and module; restore changed tensors and ``requires_grad`` flags."""
+        for name in reversed(list(self.methods)):
+            self._injectors[name].undo_all()
+        self._base.undo_all()
+        self.methods = {}
+
+
+def _preview(items: list[str], limit: int = 6) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f", ... (+{len(items) - limit} more)" if len(items) > limit else "")

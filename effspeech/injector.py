@@ -1,0 +1,92 @@
+"""The one way methods change a model: every hook, parametrization, flag or unfrozen tensor is recorded
+here, so that ``AdapterSet.detach()`` can undo all of it in reverse order."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+
+class Injector:
+    def __init__(self) -> None:
+        self._undo: list[Callable[[], None]] = []
+        self.unfrozen: dict[str, nn.Parameter] = {}
+
+    def forward_hook(self, module: nn.Module, hook: Callable, prepend: bool = False) -> None:
+        """``hook(module, args, output) -> output``; ``prepend`` runs it before hooks already there."""
+        self._undo.append(module.register_forward_hook(hook, prepend=prepend).remove)
+
+    def forward_pre_hook(self, module: nn.Module, hook: Callable[[nn.Module, CallArguments], None]) -> None:
+        """``hook(module, call)`` edits the named arguments of the call in place (positional or keyword)."""
+        signature = inspect.signature(module.forward)
+
+        def edit(mod: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+            call = CallArguments(signature.bind(*args, **kwargs))
+            hook(mod, call)
+            return call.bound.args, call.bound.kwargs
+
+        self._undo.append(module.register_forward_pre_hook(edit, with_kwargs=True).remove)
+
+    def parametrize(self, module: nn.Module, tensor_name: str, parametrization: nn.Module) -> None:
+        """Route every read of ``module.<tensor_name>`` through ``parametrization`` (fused kernels included)."""
+        if parametrize.is_parametrized(module, tensor_name):
+            raise ValueError(f"{type(module).__name__}.{tensor_name} already carries a parametrization")
+        parametrize.register_parametrization(module, tensor_name, parametrization)
+        self._undo.append(lambda: parametrize.remove_parametrizations(module, tensor_name, leave_parametrized=False))
+
+    def set_attribute(self, owner: Any, name: str, value: Any) -> None:
+        previous = getattr(owner, name)
+        setattr(owner, name, value)
+        self._undo.append(lambda: setattr(owner, name, previous))
+
+    def add_module(self, parent: nn.Module, name: str, child: nn.Module) -> None:
+        if hasattr(parent, name):
+            raise ValueError(f"{type(parent).__name__} already has an attribute {name!r}")
+        parent.add_module(name, child)
+        self._undo.append(lambda: delattr(parent, name))
+
+    def freeze(self, parameters: dict[str, nn.Parameter]) -> None:
+        """Freeze every parameter; detach restores each one's own ``requires_grad``."""
+        flags = {name: parameter.requires_grad for name, parameter in parameters.items()}
+        for parameter in parameters.values():
+            parameter.requires_grad_(False)
+        self._undo.append(lambda: [parameters[name].requires_grad_(flag) for name, flag in flags.items()])
+
+    def unfreeze(self, name: str, parameter: nn.Parameter) -> None:
+        """Train one of the model's own tensors; detach puts its original values back."""
+        original = parameter.detach().clone()
+        parameter.requires_grad_(True)
+        self.unfrozen[name] = parameter
+
+        def restore() -> None:
+            with torch.no_grad():
+                parameter.copy_(original)
+            parameter.requires_grad_(False)
+            del self.unfrozen[name]
+
+        self._undo.append(restore)
+
+    def on_detach(self, callback: Callable[[], None]) -> None:
+        self._undo.append(callback)
+
+    def undo_all(self) -> None:
+        while self._undo:
+            self._undo.pop()()
+
+
+class CallArguments:
+    """The arguments of one module call by parameter name, whatever way the caller passed them."""
+
+    def __init__(self, bound: inspect.BoundArguments) -> None:
+        self.bound = bound
+
+    def get(self, name: str) -> Any:
+        return self.bound.arguments.get(name)
+
+    def set(self, name: str, value: Any) -> None:
+        self.bound.arguments[name] = value

@@ -1,0 +1,100 @@
+"""LoRA (Hu et al., 2022): ``W + (alpha / r) B A`` with ``B`` zero-initialised.
+
+The update is a ``torch.nn.utils.parametrize`` parametrization of the weight, not a forward hook:
+S3PRL's attention hands ``q_proj.weight`` & co. straight to ``F.multi_head_attention_forward``, so
+hooks on the projection modules never fire, while every read of the weight goes through this."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from effspeech.anatomy import TARGETS, Anatomy
+from effspeech.injector import Injector
+from effspeech.methods.base import AdapterMethod, MethodConfig, require_positive
+from effspeech.registry import register_adapter
+
+
+class LowRankUpdate(nn.Module):
+    """The parametrization ``W -> W + scale * B @ A``."""
+
+    def __init__(self, out_features: int, in_features: int, rank: int, scale: float) -> None:
+        super().__init__()
+        self.scale = scale
+        self.A = nn.Parameter(torch.empty(rank, in_features))
+        self.B = nn.Parameter(torch.zeros(out_features, rank))
+        nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))
+
+    def delta(self) -> torch.Tensor:
+        return self.scale * (self.B @ self.A)
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight + self.delta().to(weight.dtype)
+
+
+@dataclass
+class LoraConfig(MethodConfig):
+    rank: int = 8
+    alpha: float | None = None  # None: alpha = rank, a scale of 1
+    targets: list[str] = field(default_factory=lambda: ["q", "k"])
+    layers: list[int] | None = None
+
+    def validate(self) -> None:
+        require_positive(self, "rank")
+        if self.alpha is not None:
+            require_positive(self, "alpha")
+        unknown = [target for target in self.targets if target not in TARGETS]
+        if unknown or not self.targets:
+            raise ValueError(f"LoraConfig.targets {self.targets} must be a non-empty subset of {list(TARGETS)}")
+
+
+@register_adapter("lora")
+class Lora(AdapterMethod):
+    Config = LoraConfig
+
+    def attach(self, anatomy: Anatomy, injector: Injector) -> nn.Module:
+        scale = (self.config.alpha or self.config.rank) / self.config.rank
+        self._sites: list[tuple[nn.Module, LowRankUpdate]] = []
+        self._merged: list[torch.Tensor] = []
+        owner = nn.ModuleDict()
+        for index in anatomy.layer_indices(self.config.layers):
+            per_layer = nn.ModuleDict()
+            for target in self.config.targets:
+                linear = anatomy.target(index, target)
+                if not isinstance(linear, nn.Linear):
+                    raise ValueError(
+                        f"lora target {target!r} of layer {index} is a {type(linear).__name__}, not Linear"
+                    )
+                update = LowRankUpdate(linear.out_features, linear.in_features, self.config.rank, scale)
+                injector.parametrize(linear, "weight", update)
+                per_layer[target] = update
+                self._sites.append((linear, update))
+            owner[str(index)] = per_layer
+        injector.on_detach(self.unmerge)
+        return owner
+
+    @property
+    def merged(self) -> bool:
+        return bool(self._merged)
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        """Fold ``B A`` into the weights for inference at the cost of no adapter at all."""
+        if self.merged:
+            return
+        for linear, update in self._sites:
+            parametrize.remove_parametrizations(linear, "weight", leave_parametrized=False)
+            self._merged.append(linear.weight.detach().clone())
+            linear.weight.add_(update.delta().to(linear.weight.dtype))
+
+    @torch.no_grad()
+    def unmerge(self) -> None:
+        """Restore the exact original weights and the trainable parametrization."""
+        for (linear, update), original in zip(self._sites, self._merged):
+            linear.weight.copy_(original)
+            parametrize.register_parametrization(linear, "weight", update)
+        self._merged = []

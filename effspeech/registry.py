@@ -1,0 +1,53 @@
+"""Adapter methods by name: the built-ins and those of plugins (entry-point group ``effspeech.adapters``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.metadata import entry_points
+
+ENTRY_POINT_GROUP = "effspeech.adapters"
+
+_METHODS: dict[str, type] = {}
+_loaded = False
+
+
+def register_adapter(name: str) -> Callable[[type], type]:
+    """Class decorator: make an ``AdapterMethod`` subclass attachable by ``name``."""
+
+    def decorate(cls: type) -> type:
+        known = _METHODS.get(name)
+        if known is not None and known is not cls:
+            raise ValueError(f"adapter method {name!r} is already registered by {known.__module__}.{known.__name__}")
+        cls.name = name
+        _METHODS[name] = cls
+        return cls
+
+    return decorate
+
+
+def _load_all() -> None:
+    """Import the built-in methods and every installed plugin, once."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import effspeech.methods  # noqa: F401  (registers the built-ins)
+
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        method = entry.load()
+        if entry.name not in _METHODS:
+            register_adapter(entry.name)(method)
+
+
+def available_adapters() -> list[str]:
+    """Sorted names of every registered adapter method."""
+    _load_all()
+    return sorted(_METHODS)
+
+
+def get_method(name: str) -> type:
+    """The method class registered as ``name``; the error lists the valid names."""
+    _load_all()
+    if name not in _METHODS:
+        raise KeyError(f"unknown adapter method {name!r}; valid names: {', '.join(available_adapters())}")
+    return _METHODS[name]

@@ -1,0 +1,37 @@
+"""Shared fixtures: tiny random upstream checkpoints of every family, made once per test session."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import effspeech  # noqa: F401  (compatibility shims before s3prl)
+from effspeech.checkpoints import make_checkpoint
+
+FAMILIES = ("hubert", "wav2vec2", "wavlm")
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory) -> dict[str, str]:
+    """``{family: path}`` of tiny random checkpoints in S3PRL's formats."""
+    folder = tmp_path_factory.mktemp("upstreams")
+    return {family: str(make_checkpoint(f"{family}_tiny", 0, folder / f"{family}_tiny.pt")) for family in FAMILIES}
+
+
+@pytest.fixture
+def load_expert(tiny_checkpoints):
+    """A fresh S3PRL upstream expert (``<family>_local``) in eval mode."""
+    import s3prl.hub
+
+    def load(family: str):
+        expert = getattr(s3prl.hub, f"{family}_local")(ckpt=tiny_checkpoints[family])
+        return expert.eval()
+
+    return load
+
+
+@pytest.fixture
+def wavs() -> list[torch.Tensor]:
+    """Two utterances of different lengths, so padding masks are exercised."""
+    generator = torch.Generator().manual_seed(0)
+    return [torch.randn(16000, generator=generator), torch.randn(11200, generator=generator)]

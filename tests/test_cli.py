@@ -1,0 +1,63 @@
+"""The effspeech command line and the S3PRL-style upstream entries."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import upstream_adapters
+from effspeech.cli import main
+
+
+def test_make_checkpoint_writes_what_s3prl_loads(tmp_path):
+    import s3prl.hub
+
+    out = tmp_path / "w.pt"
+    assert main(["make-checkpoint", "--arch", "wavlm_tiny", "--seed", "3", "--out", str(out)]) == 0
+    expert = s3prl.hub.wavlm_local(ckpt=str(out))
+    assert len(expert.model.encoder.layers) == 2
+
+
+def test_params_report_ends_with_the_summary_line(tiny_checkpoints, capsys):
+    main(["params", "-u", "hubert_adapter", "-k", tiny_checkpoints["hubert"], "--adapter", "houlsby,bitfit"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split() == ["method", "module", "params"]
+    assert any(line.startswith("houlsby") and "ffn.0.down" in line for line in lines)
+    expert = upstream_adapters.hubert_adapter(ckpt=tiny_checkpoints["hubert"], adapter="houlsby,bitfit")
+    trainable = expert.adapters.num_trainable()
+    total = sum(p.numel() for p in expert.parameters())
+    assert lines[-1] == f"trainable={trainable} total={total} percent={100 * trainable / total:.4f}"
+
+
+def test_params_runs_as_a_console_command(tiny_checkpoints):
+    result = subprocess.run(
+        [sys.executable, "-m", "effspeech.cli", "params", "-k", tiny_checkpoints["hubert"], "--adapter", "lora"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip().splitlines()[-1].startswith("trainable=8192 ")  # 2 layers x (q, k) x 2 x 128 x 8
+
+
+@pytest.mark.parametrize("entry", sorted(upstream_adapters.ENTRIES))
+def test_upstream_entries_load_a_local_checkpoint_with_adapters(tiny_checkpoints, entry):
+    family = entry.removesuffix("_adapter")
+    expert = upstream_adapters.ENTRIES[entry](ckpt=tiny_checkpoints[family], adapter="lora")
+    assert expert.adapters.spec["lora"]["rank"] == 8
+    assert upstream_adapters.ENTRIES[entry](ckpt=tiny_checkpoints[family]).adapters is None
+
+
+def test_default_checkpoint_offline_fails_at_once_naming_the_url(tmp_path, monkeypatch):
+    from s3prl.util import download
+
+    monkeypatch.setattr(download, "_download_dir", tmp_path)  # an empty cache
+    monkeypatch.setattr(download, "_download", lambda *a, **k: (_ for _ in ()).throw(OSError("no network")))
+    with pytest.raises(RuntimeError, match=r"hubert_base_ls960\.pt .*pass a local checkpoint with -k PATH"):
+        upstream_adapters.hubert_adapter()
+
+
+def test_missing_local_checkpoint_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="upstream checkpoint not found: .*nope.pt"):
+        upstream_adapters.wavlm_adapter(ckpt=str(tmp_path / "nope.pt"))
