@@ -24,6 +24,7 @@ setup(
         "tensorboardX",
         "transformers<5",
         "matplotlib",
+        "librosa",  # imported by S3PRL's voxceleb1 and emotion recipes
     ],
     extras_require={
         "dev": ["pytest", "ruff"],

@@ -11,6 +11,7 @@ import sys
 COMMAND_MODULES = [
     "effspeech.checkpoints",
     "effspeech.report",
+    "effspeech.synth",
 ]
 
 
