@@ -61,3 +61,17 @@ def test_default_checkpoint_offline_fails_at_once_naming_the_url(tmp_path, monke
 def test_missing_local_checkpoint_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="upstream checkpoint not found: .*nope.pt"):
         upstream_adapters.wavlm_adapter(ckpt=str(tmp_path / "nope.pt"))
+
+
+@pytest.mark.parametrize("entry", sorted(upstream_adapters.ENTRIES))
+@pytest.mark.parametrize("adapter", [None, "prefix", "prompt", "houlsby"])
+def test_short_silent_and_mixed_length_batches_give_hidden_states_of_the_right_length(tiny_checkpoints, entry, adapter):
+    import torch
+
+    expert = upstream_adapters.ENTRIES[entry](ckpt=tiny_checkpoints[entry.removesuffix("_adapter")], adapter=adapter)
+    expert.eval()
+    with torch.no_grad():
+        for lengths, frames in [([120], 1), ([0, 399], 1), ([300, 16000], 49), ([16000 * 20], 999)]:
+            states = expert([torch.zeros(n) for n in lengths])["hidden_states"]
+            assert all(h.shape[:2] == (len(lengths), frames) for h in states)
+            assert all(torch.isfinite(h).all() for h in states)

@@ -5,14 +5,21 @@ downsampling are exactly S3PRL's; the adapters are reachable as ``expert.adapter
 
 from __future__ import annotations
 
+import logging
 import os
 
 import s3prl.hub
+import torch
 from s3prl.util.download import _urls_to_filepaths
 from torch import nn
 
 import effspeech
 from effspeech.spec import parse_spec
+
+logger = logging.getLogger(__name__)
+
+# The CNN extractors of all three families see 400 samples (25 ms) for their first frame.
+MIN_SAMPLES = 400
 
 # The checkpoints S3PRL's own `hubert`, `wav2vec2` and `wavlm` entries default to.
 DEFAULT_CHECKPOINTS = {
@@ -44,6 +51,20 @@ def build_expert(family: str, ckpt: str | None = None, adapter=None, refresh: bo
     elif not os.path.isfile(ckpt):
         raise FileNotFoundError(f"upstream checkpoint not found: {ckpt}")
     expert = getattr(s3prl.hub, f"{family}_local")(ckpt=ckpt, **kwargs)
+    expert.register_forward_pre_hook(pad_short_waves)
     spec = parse_spec(adapter)
     expert.adapters = effspeech.attach(expert, spec) if spec else None
     return expert
+
+
+def pad_short_waves(_expert: nn.Module, args: tuple) -> tuple:
+    """Zero-pad waves shorter than the extractor's receptive field to one frame: a batch of only such
+    waves would otherwise stop deep inside the CNN with a kernel-size error."""
+    wavs = args[0]
+    if all(len(wav) >= MIN_SAMPLES for wav in wavs):
+        return args
+    logger.warning("padding waves shorter than %d samples to one frame", MIN_SAMPLES)
+    padded = [
+        torch.nn.functional.pad(wav, (0, MIN_SAMPLES - len(wav))) if len(wav) < MIN_SAMPLES else wav for wav in wavs
+    ]
+    return (padded, *args[1:])
