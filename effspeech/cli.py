@@ -10,6 +10,7 @@ import sys
 # and sets ``func`` (args -> exit status) on its parser.
 COMMAND_MODULES = [
     "effspeech.checkpoints",
+    "effspeech.leaderboard.cli",
     "effspeech.report",
     "effspeech.synth",
 ]

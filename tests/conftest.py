@@ -1,12 +1,16 @@
-"""Shared fixtures: tiny random upstream checkpoints of every family, made once per test session."""
+"""Shared fixtures, made once per test session: tiny random upstream checkpoints of every family and the
+tiny Mini-SUPERB corpora."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import torch
 
 import effspeech  # noqa: F401  (compatibility shims before s3prl)
 from effspeech.checkpoints import make_checkpoint
+from effspeech.synth import generate
 
 FAMILIES = ("hubert", "wav2vec2", "wavlm")
 
@@ -16,6 +20,19 @@ def tiny_checkpoints(tmp_path_factory) -> dict[str, str]:
     """``{family: path}`` of tiny random checkpoints in S3PRL's formats."""
     folder = tmp_path_factory.mktemp("upstreams")
     return {family: str(make_checkpoint(f"{family}_tiny", 0, folder / f"{family}_tiny.pt")) for family in FAMILIES}
+
+
+@pytest.fixture(scope="session")
+def hubert_tiny(tiny_checkpoints) -> str:
+    return tiny_checkpoints["hubert"]
+
+
+@pytest.fixture(scope="session")
+def mini_superb(tmp_path_factory) -> Path:
+    """Mini-SUPERB ``tiny`` (all six tasks, seed 0): about 25 s of espeak-ng on two cores."""
+    out = tmp_path_factory.mktemp("mini-superb")
+    generate("tiny", out, seed=0, jobs=2)
+    return out
 
 
 @pytest.fixture

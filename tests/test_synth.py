@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-import types
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,20 +18,8 @@ pytestmark = pytest.mark.skipif(not espeak.shutil.which(espeak.BINARY), reason="
 
 
 @pytest.fixture(scope="session")
-def tiny(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("mini-superb")
-    generate("tiny", out, seed=0, jobs=2)
-    return out
-
-
-@pytest.fixture
-def no_librosa(monkeypatch):
-    """s3prl's voxceleb1 dataset imports librosa (an s3prl dev extra) for a helper it does not call here."""
-    if importlib.util.find_spec("librosa") is None:
-        util = types.ModuleType("librosa.util")
-        util.find_files = None
-        monkeypatch.setitem(sys.modules, "librosa", types.SimpleNamespace(util=util))
-        monkeypatch.setitem(sys.modules, "librosa.util", util)
+def tiny(mini_superb) -> Path:
+    return mini_superb
 
 
 def test_meta_json(tiny):
@@ -91,7 +76,7 @@ def test_fluent_commands_recipe(tiny):
     ]
 
 
-def test_voxceleb1_recipe(tiny, no_librosa, monkeypatch, tmp_path):
+def test_voxceleb1_recipe(tiny, monkeypatch, tmp_path):
     from s3prl.downstream.voxceleb1 import dataset as vox
 
     monkeypatch.setattr(vox, "CACHE_PATH", str(tmp_path))  # the recipe caches file lists by split name only

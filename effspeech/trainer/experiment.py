@@ -1,0 +1,79 @@
+"""Resolve one invocation into (args, config, checkpoint): a new experiment reads the task config; ``-e``/``-a``
+take args and config from the checkpoint (S3PRL semantics) and let only runtime flags win."""
+
+from __future__ import annotations
+
+import argparse
+from argparse import Namespace
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from effspeech.trainer import checkpoint
+from effspeech.trainer.args import RUNTIME_ONLY, explicit_flags, parse_args
+from effspeech.trainer.config import apply_overrides, load_config
+from effspeech.trainer.datasets import fill_data_paths
+from effspeech.trainer.tasks import default_config_path, resolve_task
+
+RESULT_ROOT = Path("result", "downstream")
+
+
+@dataclass
+class Experiment:
+    args: Namespace
+    config: dict[str, Any]
+    state: dict[str, Any] | None  # the loaded checkpoint (-e, -a, -i)
+    resume: bool  # continue training from ``state`` (optimizer, step, RNG) rather than only load its weights
+
+
+def resolve(argv: list[str] | None = None) -> Experiment:
+    args = parse_args(argv)
+    typed = explicit_flags(argv)
+    if args.expdir is None and args.expname is not None:
+        args.expdir = str(RESULT_ROOT / args.expname)
+    if args.auto_resume and args.expdir and checkpoint.states_checkpoints(args.expdir):
+        args.past_exp = args.expdir
+    if args.mode == "evaluate" and not args.past_exp:
+        raise SystemExit("-m evaluate needs -e CKPT (a checkpoint written by -m train)")
+
+    if args.past_exp:
+        path = checkpoint.resolve(args.past_exp)
+        print(f"[Runner] - Resume from {path}")
+        state = checkpoint.load(path)
+        args = _merge_args(state["Args"], args, typed, default_expdir=path.parent)
+        args.init_ckpt = str(path)
+        config = state["Config"]
+    else:
+        print("[Runner] - Start a new experiment")
+        state = None
+        if args.expdir is None:
+            raise SystemExit("name the experiment: -n NAME (result/downstream/NAME) or -p DIR")
+        args.downstream = resolve_task(args.downstream)
+        if args.upstream_ckpt and Path(args.upstream_ckpt).is_file():
+            args.upstream_ckpt = str(Path(args.upstream_ckpt).resolve())  # -m evaluate may run from elsewhere
+        args.config = str(args.config or default_config_path(args.downstream))
+        config = load_config(args.config)
+        if args.init_ckpt:
+            state = checkpoint.load(args.init_ckpt)
+
+    if args.data_root:
+        fill_data_paths(args.downstream, config, args.data_root)
+    apply_overrides(args.override, args, config)
+    Path(args.expdir).mkdir(parents=True, exist_ok=True)
+    resume = args.mode == "train" and bool(args.past_exp)
+    return Experiment(args, config, state, resume)
+
+
+def _merge_args(saved: dict[str, Any], current: Namespace, typed: set[str], default_expdir: Path) -> Namespace:
+    """The checkpoint's args, except runtime flags, and except -n/-p when typed (else: the ckpt's directory,
+    so an experiment directory can be moved or copied and still resumed/evaluated in place)."""
+    merged = dict(saved)
+    for key in RUNTIME_ONLY:
+        merged[key] = getattr(current, key)
+    if {"expdir", "expname"} & typed:
+        merged["expdir"], merged["expname"] = current.expdir, current.expname
+    else:
+        merged["expdir"] = str(default_expdir)
+    for key, value in vars(current).items():
+        merged.setdefault(key, value)  # flags added after the checkpoint was written
+    return argparse.Namespace(**merged)

@@ -1,0 +1,12 @@
+"""S3PRL's ``run_downstream.py`` with effspeech adapters: the same flags, plus ``--adapter`` and ``--data-root``.
+
+python run_downstream.py -m train -u hubert_adapter -k hubert.pt -d ks -n my_exp --adapter houlsby
+python run_downstream.py -m evaluate -e result/downstream/my_exp/dev-best.ckpt
+"""
+
+import sys
+
+from effspeech.trainer.main import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""effspeech leaderboard: the table from results.json files, and a smoke grid run end to end."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from effspeech.leaderboard.grid import PRESETS, Cell, Launch, build_cells
+from effspeech.leaderboard.table import build_rows, write_outputs
+
+
+def fake_result(expdir: Path, task: str, value: float, upstream_trainable: int, split: str = "test") -> None:
+    """What run_downstream.py writes after train + evaluate, reduced to what the table reads."""
+    metric = {"asr": "wer", "sd": "der"}.get(task, "acc")
+    expdir.mkdir(parents=True, exist_ok=True)
+    results = {
+        "trainable_params": {"upstream": upstream_trainable, "featurizer": 3, "downstream": 100},
+        "evaluate": {"split": split, "metrics": {split: {metric: value, "loss": 1.0}}},
+    }
+    (expdir / "results.json").write_text(json.dumps(results))
+
+
+def test_table_reads_each_cells_test_metric_averages_er_folds_and_marks_failures(tmp_path):
+    cells = build_cells(["up"], ["finetune", "lora"], ["ks", "er", "asr"], PRESETS["mini"])
+    for cell in cells:
+        base = {"finetune": 0.8, "lora": 0.6}[cell.method]
+        if cell.task == "ks":
+            fake_result(cell.expdir(tmp_path), "ks", base, 1000 if cell.method == "finetune" else 10)
+        elif cell.task == "er":
+            fake_result(cell.expdir(tmp_path), "er", base + cell.fold / 100, 10)
+        elif cell.method == "finetune":
+            fake_result(cell.expdir(tmp_path), "asr", 0.2, 1000, split="test-clean")
+        else:  # lora's ASR cell crashed
+            cell.expdir(tmp_path).mkdir(parents=True)
+            (cell.expdir(tmp_path) / "cell.json").write_text(json.dumps({"state": "failed", "returncode": 1}))
+
+    rows = {row.method: row for row in build_rows(cells, tmp_path, {"up": 2000})}
+    assert rows["finetune"].scores["er"].value == pytest.approx(0.8 + 0.03)  # mean of folds 1..5
+    assert rows["lora"].scores["asr"].status == "failed"
+    assert rows["finetune"].scores["asr"].value == pytest.approx(0.2)
+    assert rows["lora"].share == pytest.approx(10 / 2000)
+    expected = ((0.6 / 0.8) + (0.63 / 0.83)) / 2  # ASR failed: not averaged in
+    assert rows["lora"].relative_to_finetune == pytest.approx(expected)
+    assert rows["finetune"].relative_to_finetune == pytest.approx(1.0)
+
+    write_outputs(list(rows.values()), ["ks", "er", "asr"], tmp_path)
+    with open(tmp_path / "leaderboard.csv") as handle:
+        table = list(csv.reader(handle))
+    assert table[0] == [
+        "upstream",
+        "method",
+        "trainable upstream params",
+        "share of upstream %",
+        "KS ACC ↑",
+        "ER ACC ↑",
+        "ASR WER ↓",
+        "rel. to FT",
+    ]
+    lora = next(line for line in table if line[1] == "lora")
+    assert lora[4] == "60.00" and lora[6] == "failed"
+    records = json.loads((tmp_path / "leaderboard.json").read_text())
+    assert {r["method"]: r["scores"]["asr"]["status"] for r in records} == {"finetune": "done", "lora": "failed"}
+    assert "| up | lora | 10 | 0.5000 | 60.00 |" in (tmp_path / "leaderboard.md").read_text()
+
+
+def test_dry_run_prints_one_line_per_cell_with_the_exact_command(tmp_path):
+    launch = Launch(tmp_path, PRESETS["smoke"], {"hubert_adapter": "h.pt"}, "/data", "torchrun", 2)
+    line = launch.shell_line(Cell("hubert_adapter", "finetune", "er", 3))
+    assert "-m torch.distributed.run --nproc_per_node=2" in line
+    assert "-d er -p " in line and " -f --adapter none -v fold3 --data-root /data" in line
+    assert line.endswith(f"-m evaluate -e {tmp_path}/hubert_adapter/finetune/er/fold3/dev-best.ckpt")
+
+
+def _leaderboard(out: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "effspeech.cli",
+        "leaderboard",
+        "--preset",
+        "smoke",
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+@pytest.mark.slow
+def test_smoke_grid_survives_a_kill_and_reports_from_results_json(tmp_path, mini_superb, hubert_tiny):
+    out = tmp_path / "grid"
+    command = _leaderboard(
+        out,
+        "--methods",
+        "none,houlsby",
+        "--tasks",
+        "ks,ic",
+        "--data-root",
+        str(mini_superb),
+        "--ckpt",
+        f"hubert_adapter={hubert_tiny}",
+    )
+    first_cell = out / "hubert_adapter/none/ks/results.json"
+    process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    while time.time() < deadline and "evaluate" not in (first_cell.read_text() if first_cell.is_file() else ""):
+        time.sleep(1)
+    os.killpg(process.pid, signal.SIGKILL)  # the grid and the cell it is running
+    process.wait()
+    finished_before = first_cell.read_text()
+
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert first_cell.read_text() == finished_before  # the finished cell was not redone
+    for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.json", "pareto.png"):
+        assert (out / name).stat().st_size > 0
+    records = {r["method"]: r for r in json.loads((out / "leaderboard.json").read_text())}
+    for method in ("none", "houlsby"):
+        for task in ("ks", "ic"):
+            cell = json.loads((out / f"hubert_adapter/{method}/{task}/results.json").read_text())
+            split = cell["evaluate"]["split"]
+            assert records[method]["scores"][task]["value"] == cell["evaluate"]["metrics"][split]["acc"]
+    assert records["none"]["trainable_upstream_params"] == 0
+    assert records["houlsby"]["trainable_upstream_params"] > 0
+    assert "done=4" in result.stdout
+
+
+def test_a_failed_cell_is_reported_and_the_command_exits_non_zero(tmp_path, mini_superb):
+    out = tmp_path / "grid"
+    command = _leaderboard(
+        out,
+        "--methods",
+        "lora",
+        "--tasks",
+        "ks",
+        "--data-root",
+        str(mini_superb),
+        "--ckpt",
+        f"hubert_adapter={tmp_path / 'missing.pt'}",
+    )
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "| hubert_adapter | lora |" in (out / "leaderboard.md").read_text()
+    assert "failed" in (out / "leaderboard.md").read_text()
+    assert "upstream checkpoint not found" in (out / "hubert_adapter/lora/ks/cell.log").read_text()

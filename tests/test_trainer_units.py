@@ -1,0 +1,203 @@
+"""The trainer's parts without training: flags, overrides, adapter plan, checkpoints, data order, results."""
+
+from __future__ import annotations
+
+import json
+import random
+from argparse import Namespace
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+
+import effspeech  # noqa: F401  (compatibility shims before s3prl)
+from effspeech.trainer import checkpoint, results
+from effspeech.trainer.args import parse_args
+from effspeech.trainer.config import adapter_plan, apply_overrides, finetune_lr, load_config
+from effspeech.trainer.datasets import DATA_KEYS, fill_data_paths
+from effspeech.trainer.experiment import _merge_args
+from effspeech.trainer.model import param_groups
+from effspeech.trainer.sampling import epoch_loader
+from effspeech.trainer.tasks import ALIASES, TASKS, default_config_path, resolve_task
+
+
+def test_overrides_follow_s3prl_syntax():
+    args, config = Namespace(seed=1), {"runner": {"total_steps": 200000}}
+    applied = apply_overrides(
+        "config.runner.total_steps=10,,args.seed=7,,config.adapter.lora.rank=16,,"
+        "config.downstream_expert.datarc.root=/data/a=b,,config.runner.eval_dataloaders=['dev', 'test']",
+        args,
+        config,
+    )
+    assert len(applied) == 5 and args.seed == 7
+    assert config["runner"] == {"total_steps": 10, "eval_dataloaders": ["dev", "test"]}
+    assert config["adapter"]["lora"]["rank"] == 16
+    assert config["downstream_expert"]["datarc"]["root"] == "/data/a=b"  # split at the first '=' only
+    assert apply_overrides(None, args, config) == [] and apply_overrides("none", args, config) == []
+    with pytest.raises(ValueError, match="no '='"):
+        apply_overrides("config.runner.total_steps", args, config)
+    with pytest.raises(ValueError, match="config.<path> or args.<name>"):
+        apply_overrides("runner.total_steps=1", args, config)
+
+
+def test_adapter_plan_takes_hyperparameters_and_rates_from_the_config():
+    config = {"adapter": {"lora": {"lr": 2e-3, "rank": 16}, "houlsby": {"lr": 1e-3}, "finetune": {"lr": 1e-5}}}
+    spec, rates = adapter_plan("houlsby,lora", config)
+    assert spec == {"houlsby": {}, "lora": {"rank": 16}}
+    assert rates == {"houlsby": 1e-3, "lora": 2e-3}
+    assert config["adapter"]["lora"] == {"lr": 2e-3, "rank": 16}  # the saved config keeps the rate
+    assert adapter_plan("none", config) == ({}, {})
+    assert finetune_lr(config) == 1e-5 and finetune_lr({}) is None
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_shipped_configs_are_superb_settings(task):
+    config = load_config(default_config_path(task))
+    steps = {"asr": 200000, "voxceleb1": 200000, "speech_commands": 200000, "fluent_commands": 200000}
+    assert config["runner"]["total_steps"] == steps.get(task, 30000)
+    assert config["optimizer"] == {"name": "TorchOptim", "torch_optim_name": "Adam", "lr": 1.0e-4}
+    assert config["runner"]["gradient_accumulate_steps"] == {"voxceleb1": 4, "emotion": 8, "diarization": 4}.get(
+        task, 1
+    )
+    methods = {
+        "houlsby",
+        "adapterbias",
+        "bitfit",
+        "lora",
+        "prefix",
+        "prompt",
+        "cnn",
+    }  # built-ins (plugins: optimizer.lr)
+    assert methods | {"finetune"} == set(config["adapter"])
+    assert all(entry["lr"] > config["adapter"]["finetune"]["lr"] for name, entry in config["adapter"].items()
+               if name != "finetune")  # fmt: skip
+    spec, _ = adapter_plan(",".join(sorted(methods)), config)
+    assert all(settings == {} for settings in spec.values())  # only rates in the shipped section
+
+
+def test_task_aliases_and_s3prl_names():
+    assert {alias: resolve_task(alias) for alias in ALIASES} == {
+        "asr": "asr", "sid": "voxceleb1", "ks": "speech_commands",
+        "ic": "fluent_commands", "er": "emotion", "sd": "diarization",
+    }  # fmt: skip
+    assert resolve_task("speech_commands") == "speech_commands"
+    assert resolve_task("voxceleb2_ge2e") == "voxceleb2_ge2e"  # any S3PRL recipe
+    with pytest.raises(ValueError, match="unknown downstream"):
+        resolve_task("nope")
+
+
+def test_data_root_fills_every_tasks_keys(tmp_path):
+    for task, keys in DATA_KEYS.items():
+        config = {"downstream_expert": {"datarc": {"keep": 1}}}
+        filled = fill_data_paths(task, config, tmp_path)
+        assert len(filled) == len(keys) and all(value.startswith(str(tmp_path)) for value in filled.values())
+        assert config["downstream_expert"]["datarc"]["keep"] == 1
+
+
+def test_device_defaults_to_what_is_available():
+    args = parse_args(["-m", "train"])
+    assert args.device == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert args.adapter == "none" and args.upstream_trainable is False
+
+
+def test_resumed_args_keep_runtime_flags_and_the_checkpoint_directory(tmp_path):
+    saved = {"mode": "train", "downstream": "speech_commands", "expdir": "/old/place", "expname": "x", "seed": 3}
+    current = parse_args(["-m", "evaluate", "-e", "ckpt", "--device", "cpu"])
+    merged = _merge_args(saved, current, {"mode", "past_exp", "device"}, default_expdir=tmp_path)
+    assert (merged.mode, merged.device, merged.seed) == ("evaluate", "cpu", 3)
+    assert merged.expdir == str(tmp_path)  # moved experiments resume in place
+    current = parse_args(["-m", "train", "-e", "ckpt", "-p", str(tmp_path / "new")])
+    merged = _merge_args(saved, current, {"mode", "past_exp", "expdir"}, default_expdir=tmp_path)
+    assert merged.expdir == str(tmp_path / "new")
+
+
+def test_atomic_save_keeps_the_previous_checkpoint_when_writing_fails(tmp_path, monkeypatch):
+    path = tmp_path / "states-1.ckpt"
+    checkpoint.atomic_save({"Step": 1, "w": torch.ones(3)}, path)
+
+    def broken_save(obj, file):
+        file.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.atomic_save({"Step": 2, "w": torch.zeros(3)}, path)
+    assert checkpoint.load(path)["Step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["states-1.ckpt"]  # no temp file left behind
+
+
+def test_checkpoint_lookup_and_pruning(tmp_path):
+    for step in (10, 2, 30):
+        checkpoint.atomic_save({"Step": step}, tmp_path / f"states-{step}.ckpt")
+    assert checkpoint.resolve(tmp_path).name == "states-30.ckpt"
+    checkpoint.prune(tmp_path, max_keep=2)
+    assert [p.name for p in checkpoint.states_checkpoints(tmp_path)] == ["states-10.ckpt", "states-30.ckpt"]
+    with pytest.raises(FileNotFoundError):
+        checkpoint.resolve(tmp_path / "missing.ckpt")
+
+
+def test_rng_state_round_trips_through_a_weights_only_checkpoint(tmp_path):
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    checkpoint.atomic_save({"RNG": [checkpoint.rng_state()]}, tmp_path / "rng.ckpt")
+    expected = (random.random(), np.random.rand(), torch.rand(1))
+    random.seed(2), np.random.seed(2), torch.manual_seed(2)
+    checkpoint.set_rng_state(checkpoint.load(tmp_path / "rng.ckpt")["RNG"][0])  # weights_only=True
+    assert (random.random(), np.random.rand(), torch.rand(1)) == expected
+
+
+def _indices(loader: DataLoader) -> list[int]:
+    return [int(i) for batch in loader for i in batch]
+
+
+def test_epoch_order_is_seeded_per_epoch_and_skips_without_loading():
+    loader = DataLoader(list(range(20)), batch_size=3, shuffle=True)
+    first = _indices(epoch_loader(loader, seed=5, epoch=0))
+    torch.manual_seed(123)  # the global RNG does not matter
+    assert _indices(epoch_loader(loader, seed=5, epoch=0)) == first
+    assert _indices(epoch_loader(loader, seed=5, epoch=1)) != first
+    assert _indices(epoch_loader(loader, seed=5, epoch=0, skip_batches=2)) == first[6:]
+
+
+def test_epoch_order_shards_the_same_permutation_on_every_rank():
+    dataset = list(range(10))
+    shards = [
+        _indices(epoch_loader(DataLoader(dataset, batch_size=1, sampler=sampler), seed=0, epoch=3))
+        for sampler in (DistributedSampler(dataset, num_replicas=2, rank=r) for r in (0, 1))
+    ]
+    assert sorted(shards[0] + shards[1]) == dataset
+
+
+def test_param_groups_give_each_method_its_rate():
+    head, featurizer = nn.Linear(2, 2), nn.Linear(2, 1)
+    upstream = nn.Module()
+    upstream.frozen, upstream.adapter, upstream.open = nn.Linear(2, 2), nn.Linear(2, 2), nn.Linear(2, 2)
+    upstream.frozen.requires_grad_(False)
+    adapters = SimpleNamespace(
+        named_parameters=lambda: [(f"houlsby.{n}", p) for n, p in upstream.adapter.named_parameters()]
+    )
+    pipeline = SimpleNamespace(upstream=upstream, featurizer=featurizer, downstream=head)
+    groups = param_groups(pipeline, adapters, base_lr=1e-4, rates={"houlsby": 1e-3}, finetune_lr=1e-5)
+    assert [(g["name"], g["lr"], len(g["params"])) for g in groups] == [
+        ("head", 1e-4, 4), ("houlsby", 1e-3, 2), ("finetune", 1e-5, 2),
+    ]  # fmt: skip
+
+
+def test_results_capture_what_log_records_writes(tmp_path):
+    tap = results.MetricTap(None)
+    tap.add_scalar("asr/dev-clean-wer", 12.5, global_step=4)
+    tap.add_scalar("emotion-fold1/test-acc", 0.5, global_step=4)
+    tap.add_scalar("fluent_commands/test-intent_loss", 0.1, global_step=4)
+    tap.add_scalar("speech_commands/train-acc", 0.9, global_step=4)  # training records are not results
+    assert tap.latest() == {"dev-clean": {"wer": 12.5}, "test": {"acc": 0.5, "intent_loss": 0.1}}
+    for fold, acc in (("f1", 0.5), ("f2", 0.7)):
+        (tmp_path / fold).mkdir()
+        results.update(tmp_path / fold, "train", {"metrics": {"test": {"acc": acc}}}, {"task": "emotion"})
+    results.update(tmp_path / "f1", "evaluate", {"metrics": {"test": {"acc": 0.6}}}, {"task": "emotion"})
+    merged = json.loads((tmp_path / "f1" / "results.json").read_text())
+    assert merged["metrics"] == {"test": {"acc": 0.6}} and merged["train"]["metrics"]["test"]["acc"] == 0.5
+    assert results.average([tmp_path / "f1", tmp_path / "f2"])["metrics"] == {"test": {"acc": pytest.approx(0.65)}}
+    assert results.main([str(tmp_path / "f1"), str(tmp_path / "f2"), "--out", str(tmp_path / "er.json")]) == 0
+    assert json.loads((tmp_path / "er.json").read_text())["metrics"]["test"]["acc"] == pytest.approx(0.65)
