@@ -1,7 +1,9 @@
 """Embedded default upstreams: what ``make demo`` and the offline leaderboard presets run on.
 
-Until a pretrained mini checkpoint ships in the package, each family's default is its tiny random
-architecture, built once (seed 0, deterministic) into the cache directory."""
+``hubert_mini`` is the small HuBERT pretrained on Mini-SUPERB by ``effspeech pretrain`` and shipped in
+the package (docs/hubert_mini.md). The other families' defaults are their tiny random architectures,
+built once (seed 0, deterministic) into the cache directory, as is ``hubert_mini`` in a checkout
+that lacks the shipped file."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ DEFAULT_FOR_UPSTREAM = {
     "hubert_adapter": "hubert_tiny",
     "wav2vec2_adapter": "wav2vec2_tiny",
     "wavlm_adapter": "wavlm_tiny",
+    "hubert_mini_adapter": "hubert_mini",
 }
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from effspeech.pretrain.model import SMALL
+
 # The "_base" shapes are the published Base models' (12 layers, 768 dims, 512-channel convs);
 # "_tiny" keep the strides (product 320, which S3PRL's experts assume) at a size that builds in a second.
 TINY = {
@@ -29,6 +31,8 @@ ARCHS = {
     "wav2vec2_tiny": ("wav2vec2", TINY),
     "wavlm_base": ("wavlm", WAVLM),
     "wavlm_tiny": ("wavlm", {**WAVLM, **TINY, "num_buckets": 32, "max_distance": 128}),
+    "hubert_small": ("hubert", SMALL),  # the shape of the shipped hubert_mini (effspeech pretrain)
+    "hubert_mini": ("hubert", SMALL),  # random stand-in while effspeech/assets/hubert_mini.pt is absent
 }
 
 

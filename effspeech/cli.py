@@ -11,6 +11,7 @@ import sys
 COMMAND_MODULES = [
     "effspeech.checkpoints",
     "effspeech.leaderboard.cli",
+    "effspeech.pretrain.cli",
     "effspeech.report",
     "effspeech.synth",
 ]

@@ -26,8 +26,16 @@ def wavlm_adapter(ckpt: str | None = None, adapter=None, refresh: bool = False, 
     return build_expert("wavlm", ckpt, adapter, refresh, **kwargs)
 
 
+def hubert_mini_adapter(ckpt: str | None = None, adapter=None, refresh: bool = False, **kwargs) -> nn.Module:
+    """The small HuBERT pretrained on Mini-SUPERB's train splits (docs/hubert_mini.md), with adapters."""
+    from effspeech.assets import checkpoint_path
+
+    return build_expert("hubert", ckpt or str(checkpoint_path("hubert_mini")), adapter, refresh, **kwargs)
+
+
 ENTRIES: dict[str, Callable[..., nn.Module]] = {
     "hubert_adapter": hubert_adapter,
     "wav2vec2_adapter": wav2vec2_adapter,
     "wavlm_adapter": wavlm_adapter,
+    "hubert_mini_adapter": hubert_mini_adapter,
 }

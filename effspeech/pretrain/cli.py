@@ -1,0 +1,39 @@
+"""``effspeech pretrain``: HuBERT-style pretraining of a small upstream on Mini-SUPERB train splits."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from effspeech.pretrain.model import ARCHS
+from effspeech.pretrain.train import PretrainConfig, pretrain
+
+
+def _main(args: argparse.Namespace) -> int:
+    options = {name: value for name, value in vars(args).items() if name in PretrainConfig.__dataclass_fields__}
+    try:
+        pretrain(PretrainConfig(**options))
+    except ValueError as error:
+        print(f"effspeech pretrain: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def register(subparsers) -> None:
+    defaults = PretrainConfig(data="", out="")
+    parser = subparsers.add_parser("pretrain", help="HuBERT-style masked-prediction pretraining of a small upstream")
+    parser.add_argument("--data", required=True, help="a Mini-SUPERB root; only its train splits are used (no ER)")
+    parser.add_argument("--out", required=True, help="checkpoint path; <stem>.loss.json/.png go next to it")
+    parser.add_argument("--arch", default=defaults.arch, choices=sorted(ARCHS))
+    parser.add_argument("--steps", type=int, default=defaults.steps)
+    parser.add_argument("--device", default=defaults.device, choices=["cpu", "cuda"])
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--crop-seconds", type=float, default=defaults.crop_seconds)
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--warmup", type=float, default=defaults.warmup, help="fraction of the steps")
+    parser.add_argument("--clusters", type=int, default=defaults.clusters)
+    parser.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads (0: default)")
+    parser.add_argument("--log-every", type=int, default=defaults.log_every)
+    parser.add_argument("--unlabeled", action="append", default=[], help="extra folder of audio, all of it used")
+    parser.set_defaults(func=_main)
