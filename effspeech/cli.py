@@ -9,6 +9,7 @@ import sys
 # module path -> each module defines register(subparsers) that adds its subcommand(s)
 # and sets ``func`` (args -> exit status) on its parser.
 COMMAND_MODULES = [
+    "effspeech.bench.cli",
     "effspeech.checkpoints",
     "effspeech.leaderboard.cli",
     "effspeech.pretrain.cli",
