@@ -253,3 +253,22 @@ def test_layers_and_placement_options_select_sites(load_expert):
     adapters = effspeech.attach(expert, {"houlsby": {"placement": "both", "layers": [-1], "bottleneck": 4}})
     assert adapters.num_trainable() == 2 * (2 * d * 4 + 4 + d)
     assert sorted(expert.effspeech_adapters["houlsby"]["attn"].keys()) == ["1"]
+
+
+def test_cnn_merge_folds_twins_into_the_convs_and_unmerge_is_exact(load_expert, wavs):
+    expert = load_expert("hubert")
+    with torch.no_grad():
+        plain = expert(wavs)["last_hidden_state"]
+    adapters = effspeech.attach(expert, {"cnn": {"scale": 0.5}})
+    with torch.no_grad():
+        for parameter in adapters.parameters():
+            parameter.normal_(std=0.05)
+        unmerged = expert(wavs)["hidden_states"]
+        adapters.merge()
+        merged = expert(wavs)["hidden_states"]
+        adapters.unmerge()
+        again = expert(wavs)["hidden_states"]
+    for a, b, c in zip(unmerged, merged, again):
+        assert (a - b).abs().max().item() <= 1e-4
+        assert torch.equal(a, c)
+    assert (unmerged[-1] - plain).abs().max().item() > 1e-3  # the twins do act, merged or not

@@ -2,12 +2,14 @@
 zero-initialised parallel twin, ``conv(x) + scale * twin(x)``.
 
 S3PRL's experts set ``feature_grad_mult = 0``, which runs the extractor under ``torch.no_grad()``;
-this method sets it to 1 so the twins receive gradients (the frozen convs still get none)."""
+this method sets it to 1 so the twins receive gradients (the frozen convs still get none). The twin has
+the conv's kernel, stride and padding and no bias, so ``merge()`` folds it into the conv's weight."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from effspeech.anatomy import Anatomy
@@ -24,9 +26,10 @@ class ParallelConv(nn.Module):
             conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding, bias=False
         )
         nn.init.zeros_(self.twin.weight)
+        self.merged = False
 
     def forward(self, x, conv_output):
-        return conv_output + self.scale * self.twin(x)
+        return conv_output if self.merged else conv_output + self.scale * self.twin(x)
 
 
 @dataclass
@@ -46,12 +49,34 @@ class CnnAdapter(AdapterMethod):
         blocks = anatomy.conv_blocks
         selected = range(len(blocks)) if self.config.blocks is None else self.config.blocks
         owner = nn.ModuleDict()
+        self._sites: list[tuple[nn.Conv1d, ParallelConv]] = []
+        self._originals: list[torch.Tensor] = []
         for index in selected:
             if not 0 <= index < len(blocks):
                 raise ValueError(f"CnnConfig.blocks: {index} out of range for {len(blocks)} conv blocks")
             conv = blocks[index][0]
             twin = ParallelConv(conv, self.config.scale)
             owner[str(index)] = twin
+            self._sites.append((conv, twin))
             injector.forward_hook(conv, lambda _m, args, out, twin=twin: twin(args[0], out))
         injector.set_attribute(anatomy.network, "feature_grad_mult", 1.0)
+        injector.on_detach(self.unmerge)
         return owner
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        """Fold each twin into its conv (``W + scale * W_twin``): inference then costs the bare extractor."""
+        if self._originals:
+            return
+        for conv, twin in self._sites:
+            self._originals.append(conv.weight.detach().clone())
+            conv.weight.add_(twin.scale * twin.twin.weight)
+            twin.merged = True
+
+    @torch.no_grad()
+    def unmerge(self) -> None:
+        """Restore the exact conv weights and the parallel twins."""
+        for (conv, twin), original in zip(self._sites, self._originals):
+            conv.weight.copy_(original)
+            twin.merged = False
+        self._originals = []
