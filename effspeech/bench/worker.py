@@ -1,6 +1,6 @@
 """One method measured in its own process (``python -m effspeech.bench.worker JOB.json``), so that its
 peak memory is its own: train steps paired with frozen forwards F, checkpoint size, and for attached
-adapters their inference overhead against the plain upstream (LoRA merged too) and whether their update
+adapters their inference overhead against the plain upstream (merged too, for LoRA and cnn) and whether their update
 reaches the output."""
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def _inference_checks(
     job: Job, expert: nn.Module, reference: nn.Module, setup: Setup, frozen_forward, device: torch.device
 ) -> dict:
     """Against the plain copy: forward overhead of the attached adapters (median of paired ratios), the same
-    with LoRA merged, and how far the output moves when every trainable tensor is perturbed (zero-initialised
+    with mergeable methods merged, and how far the output moves when every trainable tensor is perturbed (zero-initialised
     ones included, e.g. LoRA's B): zero means the method's update never reaches the output."""
     expert.eval()
 
@@ -173,7 +173,7 @@ def _inference_checks(
         return median([a / p for a, p in zip(adapted, plain)]) - 1.0
 
     checks = {"infer_overhead": overhead()}
-    if setup.adapters is not None and "lora" in setup.adapters.methods:
+    if setup.adapters is not None and any(hasattr(m, "merge") for m in setup.adapters.methods.values()):
         setup.adapters.merge()
         checks["merged_overhead"] = overhead()
         setup.adapters.unmerge()
