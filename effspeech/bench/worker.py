@@ -162,8 +162,8 @@ def _inference_checks(
     job: Job, expert: nn.Module, reference: nn.Module, setup: Setup, frozen_forward, device: torch.device
 ) -> dict:
     """Against the plain copy: forward overhead of the attached adapters (median of paired ratios), the same
-    with mergeable methods merged, and how far the output moves when every trainable tensor is perturbed (zero-initialised
-    ones included, e.g. LoRA's B): zero means the method's update never reaches the output."""
+    with mergeable methods merged, and how far the output moves when every trainable tensor is perturbed
+    (zero-initialised ones included, e.g. LoRA's B): zero means the method's update never reaches the output."""
     expert.eval()
 
     def overhead() -> float:
