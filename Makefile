@@ -23,6 +23,10 @@ setup: system-deps $(STAMP)
 test: setup
 	$(BIN)/python -m pytest -q
 
+# Mini-SUPERB tiny, Houlsby adapters on keyword spotting over the embedded upstream, test accuracy.
+demo: setup
+	$(BIN)/effspeech demo
+
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 

@@ -10,7 +10,9 @@ import sys
 # and sets ``func`` (args -> exit status) on its parser.
 COMMAND_MODULES = [
     "effspeech.bench.cli",
+    "effspeech.checkdata.cli",
     "effspeech.checkpoints",
+    "effspeech.demo",
     "effspeech.leaderboard.cli",
     "effspeech.pretrain.cli",
     "effspeech.report",

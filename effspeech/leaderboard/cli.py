@@ -12,26 +12,9 @@ from effspeech.leaderboard.grid import METHODS, PRESETS, TASKS, Launch, build_ce
 from effspeech.leaderboard.plot import plot_pareto
 from effspeech.leaderboard.status import format_status
 from effspeech.leaderboard.table import build_rows, write_outputs
+from effspeech.synth.cache import COMPLETE, cached_corpus, corpus_root
 
 SYNTH_PRESET = {"smoke": "tiny", "mini": "small"}
-
-
-def mini_superb_root(preset: str, seed: int) -> Path:
-    from effspeech.assets import cache_dir
-
-    return cache_dir() / "mini-superb" / f"{SYNTH_PRESET[preset]}-seed{seed}"
-
-
-def mini_superb(preset: str, seed: int, jobs: int) -> Path:
-    """The generated Mini-SUPERB data of a preset, made once and reused from the cache."""
-    from effspeech.synth import generate
-
-    root = mini_superb_root(preset, seed)
-    done = root / ".complete"
-    if not done.is_file():
-        generate(SYNTH_PRESET[preset], root, seed=seed, jobs=jobs)
-        done.write_text("ok\n")
-    return root
 
 
 def upstream_sizes(checkpoints: dict[str, str | None]) -> dict[str, int]:
@@ -70,12 +53,12 @@ def run(args: argparse.Namespace) -> int:
 
         checkpoints = {u: checkpoints.get(u) or str(default_checkpoint(u)) for u in upstreams}
         if data_root is None and args.dry_run:
-            data_root = str(mini_superb_root(args.preset, args.data_seed))
-            if not (Path(data_root) / ".complete").is_file():
+            data_root = str(corpus_root(SYNTH_PRESET[args.preset], args.data_seed))
+            if not (Path(data_root) / COMPLETE).is_file():
                 synth = f"effspeech synth --preset {SYNTH_PRESET[args.preset]} --seed {args.data_seed}"
-                print(f"{synth} --out {data_root} && touch {data_root}/.complete")
+                print(f"{synth} --out {data_root} && touch {data_root}/{COMPLETE}")
         elif data_root is None:
-            data_root = str(mini_superb(args.preset, args.data_seed, args.jobs))
+            data_root = str(cached_corpus(SYNTH_PRESET[args.preset], args.data_seed, args.jobs))
     launch = Launch(out, preset, checkpoints, data_root, args.launcher, args.nproc, args.seed)
     if args.dry_run:
         for cell in cells:

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from effspeech.spec import resolve_configs
 from effspeech.trainer import checkpoint
 from effspeech.trainer.args import RUNTIME_ONLY, explicit_flags, parse_args
-from effspeech.trainer.config import apply_overrides, load_config
+from effspeech.trainer.config import adapter_plan, apply_overrides, load_config
 from effspeech.trainer.datasets import fill_data_paths
+from effspeech.trainer.model import upstream_factory
 from effspeech.trainer.tasks import default_config_path, resolve_task
 
 RESULT_ROOT = Path("result", "downstream")
@@ -59,9 +61,17 @@ def resolve(argv: list[str] | None = None) -> Experiment:
     if args.data_root:
         fill_data_paths(args.downstream, config, args.data_root)
     apply_overrides(args.override, args, config)
+    check_plan(args, config)
     Path(args.expdir).mkdir(parents=True, exist_ok=True)
     resume = args.mode == "train" and bool(args.past_exp)
     return Experiment(args, config, state, resume)
+
+
+def check_plan(args: Namespace, config: dict[str, Any]) -> None:
+    """Fail in seconds on an unknown upstream or method or an out-of-range hyperparameter: before any data is
+    read or model built, not minutes later inside them."""
+    upstream_factory(args.upstream)
+    resolve_configs(adapter_plan(args.adapter, config)[0])
 
 
 def _merge_args(saved: dict[str, Any], current: Namespace, typed: set[str], default_expdir: Path) -> Namespace:

@@ -10,6 +10,7 @@ import torch
 import effspeech  # noqa: F401  (s3prl compatibility shims before any s3prl import)
 from effspeech.trainer import distributed
 from effspeech.trainer.experiment import resolve
+from effspeech.trainer.guard import tapped_reads
 from effspeech.trainer.runner import Runner
 
 
@@ -29,11 +30,12 @@ def run(argv: list[str] | None = None) -> Runner:
         torch.backends.cudnn.enabled = not args.disable_cudnn
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
-        runner = Runner(experiment)
-        if args.mode == "train":
-            runner.train()
-        elif distributed.is_leader():  # evaluation is single-process, as in S3PRL
-            runner.evaluate_checkpoint()
+        with tapped_reads(args.downstream):  # every audio read checked and attributed (trainer/guard.py)
+            runner = Runner(experiment)
+            if args.mode == "train":
+                runner.train()
+            elif distributed.is_leader():  # evaluation is single-process, as in S3PRL
+                runner.evaluate_checkpoint()
     finally:
         distributed.teardown()
     return runner

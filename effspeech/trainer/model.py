@@ -3,6 +3,7 @@ module so a single DistributedDataParallel wrapper covers every trainable tensor
 
 from __future__ import annotations
 
+import difflib
 import importlib
 from argparse import Namespace
 from collections.abc import Callable
@@ -29,7 +30,11 @@ def upstream_factory(name: str) -> tuple[Callable[..., nn.Module], bool]:
     from s3prl import hub
 
     if not name or not hasattr(hub, name):
-        raise ValueError(f"unknown upstream {name!r}: not in upstream_adapters.ENTRIES nor s3prl.hub")
+        close = difflib.get_close_matches(name or "", [n for n in dir(hub) if not n.startswith("_")], n=8)
+        raise ValueError(
+            f"unknown upstream {name!r}; valid: {', '.join(ENTRIES)} (effspeech adapters), or any s3prl.hub "
+            f"entry{' such as ' + ', '.join(close) if close else ''}"
+        )
     return getattr(hub, name), False
 
 

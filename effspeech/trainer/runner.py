@@ -27,12 +27,14 @@ from effspeech.trainer import checkpoint, distributed, results
 from effspeech.trainer.config import adapter_plan, finetune_lr, save_yaml
 from effspeech.trainer.datasets import prepare_recipe
 from effspeech.trainer.experiment import Experiment
+from effspeech.trainer.guard import BadDataLog, guarded_loader
 from effspeech.trainer.model import build_pipeline, count_trainable, param_groups
 from effspeech.trainer.optim import build_optimizer, build_scheduler
 from effspeech.trainer.sampling import epoch_loader
 from effspeech.trainer.tasks import task_info
 
 LOG_NAME = "run.log"
+MAX_BAD_STEPS = 5  # runner.max_bad_steps: non-finite steps in a row before the run stops
 
 
 @dataclass
@@ -53,6 +55,9 @@ class Session:
     losses: list[float] = field(default_factory=list)
     loss_curve: list[dict[str, float]] = field(default_factory=list)
     best_names: set[str] = field(default_factory=set)
+    bad_loss: bool = False  # a micro-batch of the coming optimizer step had a non-finite loss
+    nonfinite_steps: int = 0  # optimizer steps skipped for a non-finite loss or gradient
+    nonfinite_in_a_row: int = 0
 
     @staticmethod
     def fresh_progress() -> dict[str, Any]:
@@ -68,11 +73,12 @@ class Runner:
         self.expdir = Path(self.args.expdir)
         self.task = task_info(self.args.downstream)
         self.log = _file_logger(self.expdir / LOG_NAME)
+        self.bad_data = BadDataLog(self.config["runner"].get("on_bad_data", "stop"))
         prepare_recipe(self.args.downstream, self.expdir, distributed.rank())
 
         spec, self.rates = adapter_plan(self.args.adapter, self.config)
-        if self.state is not None:
-            spec = self.state["Adapter"]["spec"]  # what was trained, hyperparameters and all
+        if self.args.past_exp:  # resume/evaluate: what was trained, hyperparameters and all (-i keeps its own)
+            spec = self.state["Adapter"]["spec"]
         self.pipeline, self.adapters = build_pipeline(self.args, self.config, spec)
         if self.state is not None:
             self._load_weights(self.state)
@@ -93,6 +99,9 @@ class Runner:
 
     # ----------------------------------------------------------------------------------------- state
     def _load_weights(self, state: dict[str, Any]) -> None:
+        saved_task = state["Args"].get("downstream")
+        if saved_task != self.args.downstream:
+            raise ValueError(f"checkpoint holds a {saved_task!r} head; this run is {self.args.downstream!r}")
         if "Upstream" in state:  # -f: the upstream's trainable tensors (adapters included)
             missing, unexpected = self.pipeline.upstream.load_state_dict(state["Upstream"], strict=False)
             trained = {name for name, p in self.pipeline.upstream.named_parameters() if p.requires_grad}
@@ -101,6 +110,8 @@ class Runner:
                 raise ValueError(f"upstream state does not fit: unexpected {unexpected}, missing {missing}")
         elif self.adapters is not None:
             self.adapters.load_state_dict(state["Adapter"]["state"])
+        elif state["Adapter"]["state"]:  # -i with --adapter none: never drop trained adapters silently
+            raise ValueError(f"checkpoint holds adapters {sorted(state['Adapter']['spec'])}; this run has none")
         self.pipeline.featurizer.load_state_dict(state["Featurizer"])
         self.pipeline.downstream.load_state_dict(state["Downstream"])
 
@@ -113,6 +124,7 @@ class Runner:
             "Epoch": progress["epoch"],
             "BatchInEpoch": progress["batch_in_epoch"],
             "WallTime": progress["wall_time"],
+            "NonfiniteSteps": session.nonfinite_steps,
             "Args": vars(self.args).copy(),
             "Config": self.config,
             "Adapter": {"spec": self.spec, "state": self.adapters.state_dict() if self.adapters else {}},
@@ -188,6 +200,8 @@ class Runner:
             started=time.time(),
             start_step=progress["step"],
         )
+        if self.resuming:
+            session.nonfinite_steps = self.state.get("NonfiniteSteps", 0)
         if leader and self.resuming:  # keep what the earlier sessions measured, up to the resumed step
             session.loss_curve = results.restore_history(writer, self.expdir, progress["step"])
         return session
@@ -197,12 +211,11 @@ class Runner:
         runner_config, progress = self.config["runner"], session.progress
         accumulate = runner_config.get("gradient_accumulate_steps", 1)
         split = runner_config.get("train_dataloader", "train")
-        base = self.pipeline.downstream.get_dataloader(split)
+        base = guarded_loader(self.pipeline.downstream.get_dataloader(split))
         skip = progress["batch_in_epoch"]
         loader = epoch_loader(base, self.args.seed, progress["epoch"], skip)
-        for batch_id, (wavs, *others) in enumerate(
-            tqdm(loader, desc="train", dynamic_ncols=True, file=session.out), start=skip
-        ):
+        bar = tqdm(loader, desc="train", dynamic_ncols=True, file=session.out)
+        for batch_id, (wavs, *others) in self.bad_data.batches(bar, start=skip):
             wavs = [torch.as_tensor(np.asarray(wav), dtype=torch.float32).to(self.args.device) for wav in wavs]
             session.backward_steps += 1
             synced = session.backward_steps % accumulate == 0
@@ -210,6 +223,7 @@ class Runner:
                 loss = model(split, wavs, *others, records=session.records)
                 (loss / accumulate).backward()
             session.losses.append(loss.item())
+            session.bad_loss |= not math.isfinite(session.losses[-1])
             session.batch_ids.append(batch_id)
             progress["batch_in_epoch"] = batch_id + 1
             if not synced:
@@ -225,14 +239,40 @@ class Runner:
 
     def _optimizer_step(self, session: Session) -> None:
         grad_norm = torch.nn.utils.clip_grad_norm_(session.trainable, self.config["runner"]["gradient_clipping"])
-        if math.isnan(grad_norm):
-            self.log.warning("grad norm is NaN at step %d: update skipped", session.progress["step"] + 1)
+        bad = "loss" if session.bad_loss else ("gradient" if not math.isfinite(grad_norm) else "")
+        bad = next((what for what in distributed.gather(bad) if what), "")  # every DDP rank skips alike
+        session.bad_loss = False
+        if bad:
+            self._skip_nonfinite_step(session, bad)
         else:
+            session.nonfinite_in_a_row = 0
             session.optimizer.step()
         session.optimizer.zero_grad()
         if session.scheduler is not None:
             session.scheduler.step()
         session.progress["step"] += 1
+
+    def _skip_nonfinite_step(self, session: Session, what: str) -> None:
+        """Skip an update whose loss or gradient is NaN/inf; ``runner.max_bad_steps`` in a row stop the run."""
+        step = session.progress["step"] + 1
+        session.nonfinite_steps += 1
+        session.nonfinite_in_a_row += 1
+        limit = int(self.config["runner"].get("max_bad_steps", MAX_BAD_STEPS))
+        message = f"non-finite {what} at step {step}: update skipped ({session.nonfinite_steps} so far)"
+        self.log.warning(message)
+        tqdm.write(f"[Runner] - WARNING: {message}", file=session.out)
+        if session.nonfinite_in_a_row >= limit:
+            first = step - session.nonfinite_in_a_row + 1
+            stop = (
+                f"steps {first}..{step}: non-finite {what} {session.nonfinite_in_a_row} steps in a row "
+                f"(runner.max_bad_steps={limit}), run stopped. Likely cause: a learning rate too high "
+                f"(optimizer.lr, adapter.<method>.lr: {self.rates}) or fp16 overflow; check the data too "
+                "(effspeech check-data)"
+            )
+            self.log.error(stop)
+            if distributed.is_leader():  # the counter reaches results.json even though the run stops
+                self._write_train_results(session)
+            raise FloatingPointError(stop)
 
     def _log_train(self, session: Session, split: str, total_batches: int) -> None:
         """Every ``log_step``: the recipe's ``log_records`` on the leader, and the mean loss to run.log."""
@@ -328,6 +368,8 @@ class Runner:
             "history": session.writer.history,
             "train_loss": session.loss_curve,
             "best_checkpoints": sorted(session.best_names),
+            "nonfinite_steps_skipped": session.nonfinite_steps,
+            "bad_data": self.bad_data.summary(),
         }
         if digests is not None:
             entry["trainable_digest_per_rank"] = digests
@@ -354,11 +396,12 @@ class Runner:
         python_state, numpy_state = random.getstate(), np.random.get_state()
         with torch.random.fork_rng(devices=[torch.cuda.current_device()] if torch.cuda.is_available() else []):
             _seed_everything(self.args.seed)
-            loader = self.pipeline.downstream.get_dataloader(split)
+            loader = guarded_loader(self.pipeline.downstream.get_dataloader(split))
             limit = round(len(loader) * float(self.config["runner"].get("evaluate_ratio", 1)))
             records, batch_ids = defaultdict(list), []
+            bar = tqdm(loader, desc=split, total=limit, dynamic_ncols=True)
             with torch.no_grad():
-                for batch_id, (wavs, *others) in enumerate(tqdm(loader, desc=split, total=limit, dynamic_ncols=True)):
+                for batch_id, (wavs, *others) in self.bad_data.batches(bar):
                     if batch_id >= limit:
                         break
                     wavs = [torch.as_tensor(np.asarray(w), dtype=torch.float32).to(self.args.device) for w in wavs]
@@ -393,6 +436,7 @@ class Runner:
             "split": split,
             "wall_time_s": round(time.time() - start, 3),
             "metrics": writer.latest(),
+            "bad_data": self.bad_data.summary(),
         }
         results.update(self.expdir, "evaluate", entry, self._common_results())
         return entry

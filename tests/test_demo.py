@@ -1,0 +1,25 @@
+"""``effspeech demo`` (``make demo``) end to end, with few steps."""
+
+from __future__ import annotations
+
+import json
+
+from effspeech.demo import run_demo
+from effspeech.synth.cache import COMPLETE, corpus_root
+
+
+def test_demo_trains_evaluates_and_reports_the_trainable_share(tmp_path, monkeypatch, mini_superb, capsys):
+    monkeypatch.setenv("EFFSPEECH_CACHE", str(tmp_path / "cache"))
+    root = corpus_root("tiny", 0)
+    root.parent.mkdir(parents=True)
+    root.symlink_to(mini_superb)  # the session's tiny corpus stands in for the cached one
+    (mini_superb / COMPLETE).write_text("ok\n")
+
+    summary = run_demo("hubert_adapter", "houlsby", steps=4, expdir=tmp_path / "demo", jobs=1)
+
+    results = json.loads((tmp_path / "demo" / "results.json").read_text())
+    assert summary["test_accuracy"] == results["evaluate"]["metrics"]["test"]["acc"]
+    assert summary["trainable_upstream"] == results["trainable_params"]["upstream"] > 0
+    assert 0 < summary["trainable_share"] < 0.2
+    assert results["upstream_ckpt"].endswith("hubert_tiny-seed0.pt")  # the embedded default, no download
+    assert "KS test accuracy:" in capsys.readouterr().out
