@@ -87,6 +87,8 @@ def _leaderboard(out: Path, *extra: str) -> list[str]:
         "leaderboard",
         "--preset",
         "smoke",
+        "--upstreams",
+        "hubert_adapter",
         "--out",
         str(out),
         *extra,

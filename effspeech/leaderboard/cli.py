@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("leaderboard", help="run the method x task grid and tabulate it")
-    parser.add_argument("--upstreams", default="hubert_adapter", help="comma list of upstream entries")
+    parser.add_argument("--upstreams", default="hubert_mini_adapter", help="comma list of upstream entries")
     parser.add_argument("--methods", default=",".join(METHODS), help=f"comma list of {', '.join(METHODS)}")
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma list of ks, ic, sid, er, asr, sd")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="mini")
