@@ -9,7 +9,7 @@ from pathlib import Path
 from effspeech.leaderboard.execute import LOG_FILE, STATE_FILE, is_finished, read_json
 from effspeech.leaderboard.grid import Cell
 
-PROGRESS = re.compile(r"train\S*\s*:?\s+\d+%\|[^|]*\|\s*(\d+)/(\d+)")
+PROGRESS = re.compile(r"overall:\s+\d+%\|[^|]*\|\s*(\d+)/(\d+)")  # the trainer's total-steps bar
 
 
 def _alive(pid: int | None) -> bool:
