@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from effspeech.leaderboard.grid import PRESETS, Cell, Launch, build_cells
+from effspeech.leaderboard.grid import PRESETS, TASKS, Cell, Launch, build_cells
 from effspeech.leaderboard.table import build_rows, write_outputs
+from effspeech.trainer.config import load_config
+from effspeech.trainer.tasks import ALIASES, REPO_ROOT
 
 
 def fake_result(expdir: Path, task: str, value: float, upstream_trainable: int, split: str = "test") -> None:
@@ -71,11 +73,45 @@ def test_table_reads_each_cells_test_metric_averages_er_folds_and_marks_failures
     assert "| up | lora | 10 | 0.5000 | 60.00 |" in (tmp_path / "leaderboard.md").read_text()
 
 
+def test_a_task_where_finetuning_scores_nothing_is_left_out_of_the_relative_score(tmp_path):
+    cells = build_cells(["up"], ["finetune", "lora"], ["ks", "asr"], PRESETS["smoke"])
+    for cell in cells:
+        if cell.task == "ks":
+            fake_result(cell.expdir(tmp_path), "ks", {"finetune": 0.8, "lora": 0.4}[cell.method], 10)
+        else:  # WER 100 % for both: 1 - WER is 0, no ratio
+            fake_result(cell.expdir(tmp_path), "asr", 1.0, 10, split="test-clean")
+    rows = {row.method: row for row in build_rows(cells, tmp_path, {"up": 2000})}
+    assert rows["lora"].relative_to_finetune == pytest.approx(0.5)
+    assert rows["lora"].scores["asr"].value == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("preset", ["smoke", "mini", "superb"])
+def test_presets_only_override_settings_the_recipes_have(preset):
+    """-o creates a key it does not find, so a misspelt preset setting would silently train with the recipe's."""
+    for task in TASKS:
+        config = load_config(REPO_ROOT / "downstream" / ALIASES[task] / "config.yaml")
+        for option in PRESETS[preset].overrides(task).split(",,"):
+            node = config
+            for key in option.partition("=")[0].split(".")[1:]:
+                assert isinstance(node, dict) and key in node, f"{preset}/{task}: {option} names no recipe setting"
+                node = node[key]
+
+
+def test_mini_preset_updates_once_per_batch_and_evaluates_test_only_on_the_best_dev_checkpoint():
+    overrides = {task: PRESETS["mini"].overrides(task) for task in TASKS}
+    assert all("config.runner.gradient_accumulate_steps=1" in text for text in overrides.values())
+    assert all("config.runner.eval_dataloaders=['dev']" in overrides[task] for task in ("ks", "ic", "sid", "er"))
+    assert "config.downstream_expert.modelrc.RNNs.dim=[256,256]" in overrides["asr"]
+
+
 def test_dry_run_prints_one_line_per_cell_with_the_exact_command(tmp_path):
     launch = Launch(tmp_path, PRESETS["smoke"], {"hubert_adapter": "h.pt"}, "/data", "torchrun", 2)
     line = launch.shell_line(Cell("hubert_adapter", "finetune", "er", 3))
     assert "-m torch.distributed.run --nproc_per_node=2" in line
-    assert "-d er -p " in line and " -f --adapter none -v fold3 --data-root /data" in line
+    assert "-d er -p " in line and ",,config.downstream_expert.datarc.test_fold=fold3 " in line
+    assert " -f --adapter none --data-root /data" in line
+    emotion = load_config(REPO_ROOT / "downstream" / "emotion" / "config.yaml")
+    assert "test_fold" in emotion["downstream_expert"]["datarc"]  # the key the recipe reads its fold from
     assert line.endswith(f"-m evaluate -e {tmp_path}/hubert_adapter/finetune/er/fold3/dev-best.ckpt")
 
 

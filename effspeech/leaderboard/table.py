@@ -65,11 +65,12 @@ def task_score(cells: list[Cell], out: Path) -> tuple[Score, dict]:
     return Score(mean(values), "done", total), results
 
 
-def relative(score: float, finetune: float, task: str) -> float:
-    """score / fine-tuning score, on accuracy-like scales (error rates become 1 - error)."""
-    if HEADLINE[task].higher_is_better:
-        return score / finetune
-    return (1 - score) / (1 - finetune)
+def relative(score: float, finetune: float, task: str) -> float | None:
+    """score / fine-tuning score, on accuracy-like scales (error rates become 1 - error); None where
+    fine-tuning scores nothing (say a WER of 100 %), as no ratio to nothing means anything."""
+    if not HEADLINE[task].higher_is_better:
+        score, finetune = 1 - score, 1 - finetune
+    return score / finetune if finetune > 0 else None
 
 
 def build_rows(cells: list[Cell], out: Path, upstream_params: dict[str, int]) -> list[Row]:
@@ -93,6 +94,7 @@ def build_rows(cells: list[Cell], out: Path, upstream_params: dict[str, int]) ->
             for task, score in row.scores.items()
             if score.value is not None and task in reference.scores and reference.scores[task].value is not None
         ]
+        ratios = [ratio for ratio in ratios if ratio is not None]
         row.relative_to_finetune = mean(ratios) if ratios else None
     return rows
 
@@ -122,7 +124,8 @@ def write_outputs(rows: list[Row], tasks: list[str], out: Path) -> list[Path]:
     lines += ["| " + " | ".join(_cells(row, tasks)) + " |" for row in rows]
     note = (
         "\nMetrics in % on each task's test split (ER: mean of the IEMOCAP folds). "
-        "rel. to FT: mean over tasks of score / fine-tuning score (error rates as 1 - error).\n"
+        "rel. to FT: mean over tasks of score / fine-tuning score (error rates as 1 - error; "
+        "a task where fine-tuning scores 0 on that scale is left out).\n"
     )
     paths = [out / "leaderboard.md", out / "leaderboard.csv", out / "leaderboard.json"]
     paths[0].write_text("\n".join(lines) + "\n" + note)
