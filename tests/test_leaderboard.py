@@ -39,7 +39,7 @@ def test_table_reads_each_cells_test_metric_averages_er_folds_and_marks_failures
         elif cell.task == "er":
             fake_result(cell.expdir(tmp_path), "er", base + cell.fold / 100, 10)
         elif cell.method == "finetune":
-            fake_result(cell.expdir(tmp_path), "asr", 0.2, 1000, split="test-clean")
+            fake_result(cell.expdir(tmp_path), "asr", 20.0, 1000, split="test-clean")  # S3PRL logs WER in %
         else:  # lora's ASR cell crashed
             cell.expdir(tmp_path).mkdir(parents=True)
             (cell.expdir(tmp_path) / "cell.json").write_text(json.dumps({"state": "failed", "returncode": 1}))
@@ -47,7 +47,7 @@ def test_table_reads_each_cells_test_metric_averages_er_folds_and_marks_failures
     rows = {row.method: row for row in build_rows(cells, tmp_path, {"up": 2000})}
     assert rows["finetune"].scores["er"].value == pytest.approx(0.8 + 0.03)  # mean of folds 1..5
     assert rows["lora"].scores["asr"].status == "failed"
-    assert rows["finetune"].scores["asr"].value == pytest.approx(0.2)
+    assert rows["finetune"].scores["asr"].value == pytest.approx(0.2)  # a fraction, like every other metric
     assert rows["lora"].share == pytest.approx(10 / 2000)
     expected = ((0.6 / 0.8) + (0.63 / 0.83)) / 2  # ASR failed: not averaged in
     assert rows["lora"].relative_to_finetune == pytest.approx(expected)
@@ -79,7 +79,7 @@ def test_a_task_where_finetuning_scores_nothing_is_left_out_of_the_relative_scor
         if cell.task == "ks":
             fake_result(cell.expdir(tmp_path), "ks", {"finetune": 0.8, "lora": 0.4}[cell.method], 10)
         else:  # WER 100 % for both: 1 - WER is 0, no ratio
-            fake_result(cell.expdir(tmp_path), "asr", 1.0, 10, split="test-clean")
+            fake_result(cell.expdir(tmp_path), "asr", 100.0, 10, split="test-clean")
     rows = {row.method: row for row in build_rows(cells, tmp_path, {"up": 2000})}
     assert rows["lora"].relative_to_finetune == pytest.approx(0.5)
     assert rows["lora"].scores["asr"].value == pytest.approx(1.0)

@@ -46,8 +46,10 @@ class Row:
 
 
 def test_metric(results: dict, task: str) -> float | None:
+    """The cell's test metric as a fraction (S3PRL's ASR logs WER in percent, the others fractions)."""
     evaluation = results.get("evaluate", {})
-    return evaluation.get("metrics", {}).get(evaluation.get("split"), {}).get(HEADLINE[task].metric)
+    value = evaluation.get("metrics", {}).get(evaluation.get("split"), {}).get(HEADLINE[task].metric)
+    return value / 100 if value is not None and HEADLINE[task].in_percent else value
 
 
 def task_score(cells: list[Cell], out: Path) -> tuple[Score, dict]:

@@ -16,12 +16,13 @@ class Task:
     test_split: str  # what -m evaluate reports by default
     metric: str  # the headline metric the recipe logs
     higher_is_better: bool
+    in_percent: bool = False  # the recipe logs it as 0-100 (ASR's WER), not as a fraction
 
 
 TASKS = {
     task.name: task
     for task in (
-        Task("asr", "asr", "test-clean", "wer", False),
+        Task("asr", "asr", "test-clean", "wer", False, in_percent=True),
         Task("voxceleb1", "sid", "test", "acc", True),
         Task("speech_commands", "ks", "test", "acc", True),
         Task("fluent_commands", "ic", "test", "acc", True),
