@@ -1,8 +1,10 @@
 """The model card's evidence for the shipped hubert_mini, from the mini leaderboard.
 
-Runs (or reuses: finished cells are skipped) the full ``mini`` grid in OUT/mini and the weighted-sum cells
-of a randomly initialised hubert_mini in OUT/random, then prints, for KS, IC, SID and ER, how far
-pretraining lifts the weighted sum and how close houlsby and lora come to fine-tuning.
+Runs (or reuses: finished cells are skipped) the cells it needs of the ``mini`` grid in OUT/mini (weighted
+sum, fine-tuning, houlsby and lora on KS, IC, SID and ER) and the weighted-sum cells of a randomly
+initialised hubert_mini in OUT/random, then prints how far pretraining lifts the weighted sum and how close
+houlsby and lora come to fine-tuning. OUT/mini can be the full grid's directory; its leaderboard files then
+hold this subset until the full ``effspeech leaderboard --preset mini --out OUT/mini`` runs again.
 
     python benchmarks/hubert_mini_evidence.py --out lb/ --jobs 2
 """
@@ -67,12 +69,18 @@ def main() -> int:
     parser.add_argument("--jobs", default="2")
     args = parser.parse_args()
     random_ckpt = args.out / "hubert_mini_random.pt"
-    codes = [effspeech("leaderboard", "--preset", "mini", "--out", str(args.out / "mini"), "--jobs", args.jobs)]
+    methods, tasks = ",".join(("none", "finetune", *ADAPTERS)), ",".join(TASKS)
+    codes = [
+        effspeech(
+            "leaderboard", "--preset", "mini", "--methods", methods, "--tasks", tasks,
+            "--out", str(args.out / "mini"), "--jobs", args.jobs,
+        )
+    ]  # fmt: skip
     if not random_ckpt.is_file():
         codes.append(effspeech("make-checkpoint", "--arch", "hubert_mini", "--seed", "0", "--out", str(random_ckpt)))
     codes.append(
         effspeech(
-            "leaderboard", "--preset", "mini", "--methods", "none", "--tasks", ",".join(TASKS),
+            "leaderboard", "--preset", "mini", "--methods", "none", "--tasks", tasks,
             "--ckpt", f"{UPSTREAM}={random_ckpt}", "--out", str(args.out / "random"), "--jobs", args.jobs,
         )
     )  # fmt: skip
