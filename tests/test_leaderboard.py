@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from effspeech.leaderboard.execute import STATE_FILE, settings, stale_cells
 from effspeech.leaderboard.grid import PRESETS, TASKS, Cell, Launch, build_cells
 from effspeech.leaderboard.table import build_rows, write_outputs
 from effspeech.trainer.config import load_config
@@ -102,6 +104,17 @@ def test_mini_preset_updates_once_per_batch_and_evaluates_test_only_on_the_best_
     assert all("config.runner.gradient_accumulate_steps=1" in text for text in overrides.values())
     assert all("config.runner.eval_dataloaders=['dev']" in overrides[task] for task in ("ks", "ic", "sid", "er"))
     assert "config.downstream_expert.modelrc.RNNs.dim=[256,256]" in overrides["asr"]
+
+
+def test_a_finished_cell_run_with_other_settings_is_reported_as_stale(tmp_path):
+    cell = Cell("up", "lora", "ks")
+    launch = Launch(tmp_path, PRESETS["smoke"], {"up": "h.pt"}, "/data")
+    fake_result(cell.expdir(tmp_path), "ks", 0.5, 10)
+    recorded = settings(launch.train_command(cell, resume=False))
+    (cell.expdir(tmp_path) / STATE_FILE).write_text(json.dumps({"state": "done", "settings": recorded}))
+    assert stale_cells([cell], launch) == []
+    longer = dataclasses.replace(launch, preset=dataclasses.replace(PRESETS["smoke"], steps=dict.fromkeys(TASKS, 8)))
+    assert stale_cells([cell], longer) == [cell]
 
 
 def test_dry_run_prints_one_line_per_cell_with_the_exact_command(tmp_path):

@@ -7,7 +7,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from effspeech.leaderboard.execute import is_finished, run_grid
+from effspeech.leaderboard.execute import is_finished, run_grid, stale_cells
 from effspeech.leaderboard.grid import METHODS, PRESETS, TASKS, Launch, build_cells
 from effspeech.leaderboard.plot import plot_pareto
 from effspeech.leaderboard.status import format_status
@@ -67,6 +67,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     out.mkdir(parents=True, exist_ok=True)
+    stale = stale_cells(cells, launch)
+    if stale:
+        names = ", ".join(cell.name for cell in stale)
+        warning = f"warning: {len(stale)} finished cell(s) ran with other settings and are kept as they are: {names}"
+        print(warning + " (delete a cell's directory to rerun it)", file=sys.stderr)
     codes = run_grid(cells, launch, args.jobs)
     rows = build_rows(cells, out, upstream_sizes({u: checkpoints.get(u) for u in upstreams}))
     paths = write_outputs(rows, tasks, out) + [plot_pareto(rows, tasks, out / "pareto.png")]

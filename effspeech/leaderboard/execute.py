@@ -56,6 +56,7 @@ def run_cell(cell: Cell, launch: Launch, threads: int) -> int:
     expdir = cell.expdir(launch.out)
     expdir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
+    write_state(expdir, settings=settings(launch.train_command(cell, resume=False)))
     with open(expdir / LOG_FILE, "a") as log:
         train = launch.train_command(cell, resume=has_checkpoint(expdir))
         code = _run(train, expdir, log, env, phase="train")
@@ -76,6 +77,23 @@ def _run(command: list[str], expdir: Path, log, env: dict, phase: str) -> int:
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     write_state(expdir, state="running", phase=phase, pid=process.pid, command=command)
     return process.wait()
+
+
+def settings(train_command: list[str]) -> list[str]:
+    """What a cell was trained with: its train command from ``-m`` on (not the interpreter's path)."""
+    return train_command[train_command.index("-m") :]
+
+
+def stale_cells(cells: list[Cell], launch: Launch) -> list[Cell]:
+    """Finished cells whose recorded settings differ from what the grid would run now (other steps, say):
+    they are kept, not rerun, so the caller must say so."""
+    stale = []
+    for cell in cells:
+        expdir = cell.expdir(launch.out)
+        recorded = read_json(expdir / STATE_FILE).get("settings")
+        if is_finished(expdir) and recorded and recorded != settings(launch.train_command(cell, resume=False)):
+            stale.append(cell)
+    return stale
 
 
 def run_grid(cells: list[Cell], launch: Launch, jobs: int) -> dict[Cell, int]:
