@@ -179,6 +179,8 @@ def test_smoke_grid_survives_a_kill_and_reports_from_results_json(tmp_path, mini
             split = cell["evaluate"]["split"]
             assert records[method]["scores"][task]["value"] == cell["evaluate"]["metrics"][split]["acc"]
     assert records["none"]["trainable_upstream_params"] == 0
+    recorded = json.loads((out / "hubert_adapter/none/ks/cell.json").read_text())["settings"]
+    assert recorded[:2] == ["-m", "train"] and "ks" in recorded  # what a rerun compares to find stale cells
     assert records["houlsby"]["trainable_upstream_params"] > 0
     assert "done=4" in result.stdout
 
