@@ -16,6 +16,8 @@ from effspeech.pretrain import PretrainConfig, pretrain
 from effspeech.pretrain.data import AudioPool, training_files
 from effspeech.pretrain.features import mfcc_deltas, num_frames
 from effspeech.pretrain.kmeans import assign, fit_kmeans
+from effspeech.pretrain.model import build_model
+from effspeech.pretrain.train import masked_loss
 from effspeech.synth import espeak, generate
 
 STEPS = 20
@@ -77,6 +79,25 @@ def test_kmeans_is_deterministic_and_separates_clusters():
     labels = assign(points, centroids)
     pairs = set(zip(truth.tolist(), labels.tolist(), strict=True))
     assert len(pairs) == 4 and len({label for _, label in pairs}) == 4  # a one-to-one map of blobs
+
+
+@pytest.mark.parametrize("feature_grad_mult", [0.0, 0.1])
+def test_feature_grad_mult_zero_keeps_the_conv_extractor_at_init(feature_grad_mult):
+    model, header = build_model("hubert_small", 10, 0, {"feature_grad_mult": feature_grad_mult})
+    assert header["model_cfg"]["feature_grad_mult"] == feature_grad_mult
+    samples = 16000
+    torch.manual_seed(0)
+    np.random.seed(0)
+    targets = torch.randint(0, 10, (2, num_frames(samples)))
+    masked_loss(model.train(), torch.randn(2, samples), torch.full((2,), samples), targets)["loss"].backward()
+    conv_grads = [parameter.grad for parameter in model.feature_extractor.parameters()]
+    assert all(grad is None for grad in conv_grads) == (feature_grad_mult == 0)
+    assert all(parameter.grad is not None for parameter in model.encoder.layers.parameters())
+
+
+def test_unknown_arch_override_is_named():
+    with pytest.raises(ValueError, match="unknown hubert_small keys \\['feature_grad_mul'\\]"):
+        build_model("hubert_small", 10, 0, {"feature_grad_mul": 0.0})
 
 
 def test_crops_are_fixed_length_and_padded(tmp_path):

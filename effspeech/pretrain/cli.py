@@ -34,6 +34,12 @@ def register(subparsers) -> None:
     parser.add_argument("--warmup", type=float, default=defaults.warmup, help="fraction of the steps")
     parser.add_argument("--clusters", type=int, default=defaults.clusters)
     parser.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads (0: default)")
+    parser.add_argument(
+        "--feature-grad-mult",
+        type=float,
+        default=defaults.feature_grad_mult,
+        help="gradient scale into the conv extractor (HuBERT Base: 0.1; 0 keeps it at its random init)",
+    )
     parser.add_argument("--log-every", type=int, default=defaults.log_every)
     parser.add_argument("--unlabeled", action="append", default=[], help="extra folder of audio, all of it used")
     parser.set_defaults(func=_main)

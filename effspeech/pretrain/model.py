@@ -35,14 +35,17 @@ ARCHS = {"hubert_small": SMALL}
 TASK = {"label_rate": 50.0, "sample_rate": 16000, "normalize": False}
 
 
-def build_model(arch: str, clusters: int, seed: int) -> tuple[nn.Module, dict]:
+def build_model(arch: str, clusters: int, seed: int, overrides: dict | None = None) -> tuple[nn.Module, dict]:
     """A random-initialised S3PRL ``HubertModel`` predicting ``clusters`` targets, and its checkpoint
-    header (everything ``hubert_local`` reads except the weights)."""
+    header (everything ``hubert_local`` reads except the weights). ``overrides`` replace arch keys."""
     from s3prl.upstream.hubert.hubert_model import HubertConfig, HubertModel, HubertPretrainingConfig
 
     if arch not in ARCHS:
         raise ValueError(f"unknown arch {arch!r}; valid: {', '.join(ARCHS)}")
-    config = {"label_rate": TASK["label_rate"], **ARCHS[arch]}
+    unknown = set(overrides or {}) - set(ARCHS[arch])
+    if unknown:
+        raise ValueError(f"unknown {arch} keys {sorted(unknown)}; valid: {', '.join(ARCHS[arch])}")
+    config = {"label_rate": TASK["label_rate"], **ARCHS[arch], **(overrides or {})}
     symbols = [[str(index) for index in range(clusters)]]
     torch.manual_seed(seed)
     model = HubertModel(HubertConfig(**config), HubertPretrainingConfig(**TASK), symbols)

@@ -43,6 +43,7 @@ class PretrainConfig:
     device: str = "cpu"
     log_every: int = 10
     threads: int = 0  # torch CPU threads; 0 keeps torch's default (one per core)
+    feature_grad_mult: float = 0.1  # 0 freezes the conv extractor at its random init
     unlabeled: list[str] = field(default_factory=list)
 
 
@@ -106,7 +107,9 @@ def _pretrain(config: PretrainConfig, log: Callable[[str], None]) -> Path:
     log(f"k-means: {config.clusters} clusters of MFCC frames in {time.perf_counter() - fitted:.0f} s")
 
     device = torch.device(config.device)
-    model, header = build_model(config.arch, config.clusters, config.seed)
+    model, header = build_model(
+        config.arch, config.clusters, config.seed, {"feature_grad_mult": config.feature_grad_mult}
+    )
     model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_then_linear(config.steps, config.warmup))
