@@ -32,15 +32,15 @@ def utterances(root: Path) -> dict[str, list[tuple[Path, str]]]:
     listing = voxceleb / "iden_split.txt"
     if not listing.is_file():
         raise FileNotFoundError(f"not a Mini-SUPERB root (no {listing})")
+    wavs = {path.relative_to(path.parents[2]).as_posix(): path for path in voxceleb.glob("*/wav/*/*/*.wav")}
     found = {split: [] for split in SPLITS}
     for line in listing.read_text().splitlines():
         code, relative = line.split()
         for split, wanted in SPLITS.items():
             if code == wanted:
-                wav = next((path for path in voxceleb.glob(f"*/wav/{relative}")), None)
-                if wav is None:
+                if relative not in wavs:
                     raise FileNotFoundError(f"{listing}: {relative} is in no {voxceleb}/*/wav folder")
-                found[split].append((wav, relative.split("/")[0]))
+                found[split].append((wavs[relative], relative.split("/")[0]))
     return found
 
 
@@ -81,7 +81,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True, help="a Mini-SUPERB root (effspeech synth)")
     parser.add_argument("checkpoints", nargs="+", metavar="NAME=CKPT", help="hubert_local checkpoints to probe")
     args = parser.parse_args(argv)
-    torch.manual_seed(0)
     split = utterances(args.data)
     speakers = sorted({speaker for _, speaker in split["train"]})
     labels = {name: torch.tensor([speakers.index(speaker) for _, speaker in items]) for name, items in split.items()}
