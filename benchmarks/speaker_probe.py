@@ -4,7 +4,8 @@ For every checkpoint given, each Mini-SUPERB SID utterance (split 1 to train, sp
 through the frozen upstream once; each layer's frames are mean-pooled, standardised with the train
 statistics, and a multinomial logistic regression is fitted per layer. It prints test accuracy per layer
 (layer 0 is the transformer's input, i.e. the projected conv features). It answers "does pretraining keep
-or lose the speaker?" in a minute, without training a downstream.
+or lose the speaker?" in a minute, without training a downstream. ``--voice-stats`` adds the statistics
+that the pretraining's voice codebook clusters, as a reference without any model.
 
     python benchmarks/speaker_probe.py --data ~/.cache/effspeech/mini-superb/small-seed0 \\
         random=/tmp/lb/hubert_mini_random.pt pretrained=effspeech/assets/hubert_mini.pt
@@ -22,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from effspeech.bench.worker import load_upstream
+from effspeech.pretrain.features import voice
 
 SPLITS = {"train": "1", "test": "3"}
 
@@ -57,6 +59,13 @@ def pooled_layers(upstream: torch.nn.Module, files: list[Path]) -> torch.Tensor:
     return torch.stack(pooled, dim=1)
 
 
+def pooled_voice_stats(files: list[Path]) -> torch.Tensor:
+    """``(files, 26)``: the voice codebook's per-2 s statistics, averaged over each utterance."""
+    return torch.stack(
+        [voice(torch.from_numpy(soundfile.read(path, dtype="float32")[0])).mean(dim=0) for path in files]
+    )
+
+
 def probe_accuracy(train: torch.Tensor, train_y: torch.Tensor, test: torch.Tensor, test_y: torch.Tensor) -> float:
     """Test accuracy of an L2-regularised logistic regression fitted with L-BFGS (deterministic)."""
     mean, std = train.mean(dim=0), train.std(dim=0) + 1e-5
@@ -79,8 +88,15 @@ def probe_accuracy(train: torch.Tensor, train_y: torch.Tensor, test: torch.Tenso
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="a Mini-SUPERB root (effspeech synth)")
-    parser.add_argument("checkpoints", nargs="+", metavar="NAME=CKPT", help="hubert_local checkpoints to probe")
+    parser.add_argument("checkpoints", nargs="*", metavar="NAME=CKPT", help="hubert_local checkpoints to probe")
+    parser.add_argument(
+        "--voice-stats",
+        action="store_true",
+        help="also probe the pretraining's voice statistics (effspeech.pretrain.features.voice) as one layer",
+    )
     args = parser.parse_args(argv)
+    if not args.checkpoints and not args.voice_stats:
+        parser.error("give at least one NAME=CKPT or --voice-stats")
     split = utterances(args.data)
     speakers = sorted({speaker for _, speaker in split["train"]})
     labels = {name: torch.tensor([speakers.index(speaker) for _, speaker in items]) for name, items in split.items()}
@@ -97,11 +113,15 @@ def main(argv: list[str] | None = None) -> int:
             probe_accuracy(train[layer], labels["train"], test[layer], labels["test"]) for layer in range(len(train))
         ]
         print(f"{name}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    if args.voice_stats:
+        train, test = (pooled_voice_stats([path for path, _ in split[s]]) for s in ("train", "test"))
+        rows["voice statistics"] = [probe_accuracy(train, labels["train"], test, labels["test"])]
     layers = max(len(accuracies) for accuracies in rows.values())
     print("| checkpoint | " + " | ".join(f"layer {layer}" for layer in range(layers)) + " |")
     print("|---" * (layers + 1) + "|")
     for name, accuracies in rows.items():
-        print(f"| {name} | " + " | ".join(f"{100 * value:.1f}" for value in accuracies) + " |")
+        cells = [f"{100 * value:.1f}" for value in accuracies] + [""] * (layers - len(accuracies))
+        print(f"| {name} | " + " | ".join(cells) + " |")
     return 0
 
 

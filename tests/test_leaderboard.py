@@ -117,6 +117,19 @@ def test_a_finished_cell_run_with_other_settings_is_reported_as_stale(tmp_path):
     assert stale_cells([cell], longer) == [cell]
 
 
+def test_a_checkpoint_replaced_in_place_makes_its_finished_cells_stale(tmp_path):
+    checkpoint = tmp_path / "h.pt"
+    checkpoint.write_bytes(b"first pretraining")
+    cell = Cell("up", "none", "ks")
+    launch = Launch(tmp_path, PRESETS["smoke"], {"up": str(checkpoint)}, "/data")
+    fake_result(cell.expdir(tmp_path), "ks", 0.5, 10)
+    recorded = settings(launch.train_command(cell, resume=False))
+    (cell.expdir(tmp_path) / STATE_FILE).write_text(json.dumps({"state": "done", "settings": recorded}))
+    assert stale_cells([cell], launch) == []
+    checkpoint.write_bytes(b"second pretraining")
+    assert stale_cells([cell], launch) == [cell]
+
+
 def test_dry_run_prints_one_line_per_cell_with_the_exact_command(tmp_path):
     launch = Launch(tmp_path, PRESETS["smoke"], {"hubert_adapter": "h.pt"}, "/data", "torchrun", 2)
     line = launch.shell_line(Cell("hubert_adapter", "finetune", "er", 3))

@@ -14,7 +14,7 @@ import effspeech  # noqa: F401  (compatibility shims before s3prl)
 from effspeech import cli
 from effspeech.pretrain import PretrainConfig, pretrain
 from effspeech.pretrain.data import AudioPool, training_files
-from effspeech.pretrain.features import mfcc_deltas, num_frames
+from effspeech.pretrain.features import LAGS, VOICE_BLOCK, VOICED, mfcc_deltas, num_frames, pitch, voice
 from effspeech.pretrain.kmeans import assign, fit_kmeans
 from effspeech.pretrain.model import build_model
 from effspeech.pretrain.train import masked_loss
@@ -89,10 +89,64 @@ def test_feature_grad_mult_zero_keeps_the_conv_extractor_at_init(feature_grad_mu
     torch.manual_seed(0)
     np.random.seed(0)
     targets = torch.randint(0, 10, (2, num_frames(samples)))
-    masked_loss(model.train(), torch.randn(2, samples), torch.full((2,), samples), targets)["loss"].backward()
+    wavs, valid = torch.randn(2, samples), torch.full((2,), samples)
+    masked_loss(model.train(), wavs, valid, [targets], ["mfcc"])["loss"].backward()
     conv_grads = [parameter.grad for parameter in model.feature_extractor.parameters()]
     assert all(grad is None for grad in conv_grads) == (feature_grad_mult == 0)
     assert all(parameter.grad is not None for parameter in model.encoder.layers.parameters())
+
+
+def test_each_codebook_gets_its_own_logits_and_loss_term():
+    model, header = build_model("hubert_small", [10, 4], 0)
+    assert header["dictionaries_symbols"] == [[str(i) for i in range(10)], [str(i) for i in range(4)]]
+    assert header["model_cfg"]["untie_final_proj"] is True
+    samples = 16000
+    torch.manual_seed(0)
+    np.random.seed(0)
+    targets = [torch.randint(0, 10, (2, num_frames(samples))), torch.randint(0, 4, (2, num_frames(samples)))]
+    result = masked_loss(model.train(), torch.randn(2, samples), torch.full((2,), samples), targets, ["mfcc", "pitch"])
+    assert float(result["loss"].detach()) == pytest.approx(
+        float(10 * result["features_pen"] + result["ce"] + result["ce_pitch"])
+    )
+    assert 0 <= result["accuracy_pitch"] <= 1
+
+
+@pytest.mark.parametrize("hertz", [70.0, 110.0, 180.0, 260.0, 390.0])
+def test_pitch_finds_the_f0_of_a_voice_like_wave_not_an_octave_below(hertz):
+    time = torch.arange(16000) / 16000
+    wave = sum(torch.sin(2 * torch.pi * k * hertz * time) / k for k in (1, 2, 3))
+    features = pitch(wave)
+    assert features.shape == (num_frames(16000), 2)
+    f0, strength = features[5:-5, 0].exp(), features[5:-5, 1]  # frames away from the edges' zero padding
+    assert torch.allclose(f0, torch.full_like(f0, hertz), rtol=0.02)
+    assert (strength > 0.8).all()
+
+
+def test_pitch_of_noise_is_unvoiced_at_the_floor():
+    features = pitch(torch.randn(16000, generator=torch.Generator().manual_seed(0)))
+    assert (features[:, 1] < VOICED).all()
+    assert torch.allclose(features[:, 0].exp(), torch.full((len(features),), 16000 / LAGS[1]))
+
+
+def test_voice_statistics_are_constant_per_2s_block_and_ignore_padding():
+    time = torch.arange(32000) / 16000
+    low, high = (sum(torch.sin(2 * torch.pi * k * hz * time) / k for k in (1, 2, 3)) for hz in (100.0, 200.0))
+    features = voice(torch.cat([low, high]))
+    assert features.shape == (num_frames(64000), 26)
+    first, second = features[:VOICE_BLOCK], features[VOICE_BLOCK:]
+    assert torch.equal(first, first[:1].expand_as(first)) and torch.equal(second, second[:1].expand_as(second))
+    log_f0_mean = 12  # means of c1-c12, mean of log F0, then the standard deviations
+    assert first[0, log_f0_mean].exp() == pytest.approx(100, rel=0.05)
+    assert second[0, log_f0_mean].exp() == pytest.approx(200, rel=0.05)
+    padded = voice(torch.cat([low[:16000], torch.zeros(16000)]))
+    assert padded[0, log_f0_mean].exp() == pytest.approx(100, rel=0.05)  # the silent half is unvoiced
+
+
+def test_a_one_cluster_codebook_is_refused_by_name(tmp_path, capsys):
+    status = cli.main(["pretrain", "--data", str(tmp_path), "--out", str(tmp_path / "a.pt"), "--pitch-clusters", "1"])
+    assert status == 2
+    assert "pitch_clusters=1: use 0 (no such codebook) or at least 2 clusters" in capsys.readouterr().err
+    assert not (tmp_path / "a.pt").exists()
 
 
 def test_unknown_arch_override_is_named():
@@ -120,6 +174,8 @@ def runs(tmp_path_factory) -> dict:
         "batch_size": 2,
         "crop_seconds": 1.0,
         "clusters": 20,
+        "pitch_clusters": 4,
+        "voice_clusters": 3,
         "lr": 2e-3,
         "log_every": 1,
         "threads": 1,
@@ -146,6 +202,8 @@ def test_loss_decreases_and_curve_is_saved(runs):
 
     records = json.loads(runs["a"].with_name("a.loss.json").read_text())
     assert [record["step"] for record in records] == list(range(1, STEPS + 1))
+    scores = {"ce", "accuracy", "ce_pitch", "accuracy_pitch", "ce_voice", "accuracy_voice"}
+    assert all(scores <= record.keys() for record in records)
     losses = [record["loss"] for record in records]
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
     assert runs["a"].with_name("a.loss.png").stat().st_size > 0

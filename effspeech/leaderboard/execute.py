@@ -5,6 +5,8 @@ keeps ``cell.json`` (state, pid, return code, commands) and ``cell.log`` (its ou
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import subprocess
@@ -80,8 +82,23 @@ def _run(command: list[str], expdir: Path, log, env: dict, phase: str) -> int:
 
 
 def settings(train_command: list[str]) -> list[str]:
-    """What a cell was trained with: its train command from ``-m`` on (not the interpreter's path)."""
-    return train_command[train_command.index("-m") :]
+    """What a cell was trained with: its train command from ``-m`` on (not the interpreter's path), plus
+    the SHA-256 of the ``-k`` checkpoint, so that a file replaced in place (a new shipped hubert_mini)
+    makes the cells trained on the old one stale."""
+    recorded = train_command[train_command.index("-m") :]
+    if "-k" in recorded:
+        checkpoint = Path(recorded[recorded.index("-k") + 1])
+        if checkpoint.is_file():
+            stat = checkpoint.stat()
+            recorded += ["--checkpoint-sha256", file_digest(checkpoint, stat.st_size, stat.st_mtime_ns)]
+    return recorded
+
+
+@functools.lru_cache(maxsize=16)
+def file_digest(path: Path, size: int, mtime_ns: int) -> str:
+    """SHA-256 of a file, cached while its size and modification time stay the same."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def stale_cells(cells: list[Cell], launch: Launch) -> list[Cell]:

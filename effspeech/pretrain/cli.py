@@ -32,7 +32,12 @@ def register(subparsers) -> None:
     parser.add_argument("--crop-seconds", type=float, default=defaults.crop_seconds)
     parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument("--warmup", type=float, default=defaults.warmup, help="fraction of the steps")
-    parser.add_argument("--clusters", type=int, default=defaults.clusters)
+    parser.add_argument("--clusters", type=int, default=defaults.clusters, help="MFCC k-means codebook size")
+    extra_codebooks = {"pitch": "per-frame log F0 + voicing", "voice": "per-2 s timbre and pitch statistics"}
+    for name, features in extra_codebooks.items():
+        option = f"{name}_clusters"
+        help_text = f"size of an extra codebook of {features} clusters, which keep the speaker (0: none)"
+        parser.add_argument(f"--{name}-clusters", type=int, default=getattr(defaults, option), help=help_text)
     parser.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads (0: default)")
     parser.add_argument(
         "--feature-grad-mult",

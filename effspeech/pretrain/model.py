@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -35,9 +36,13 @@ ARCHS = {"hubert_small": SMALL}
 TASK = {"label_rate": 50.0, "sample_rate": 16000, "normalize": False}
 
 
-def build_model(arch: str, clusters: int, seed: int, overrides: dict | None = None) -> tuple[nn.Module, dict]:
-    """A random-initialised S3PRL ``HubertModel`` predicting ``clusters`` targets, and its checkpoint
-    header (everything ``hubert_local`` reads except the weights). ``overrides`` replace arch keys."""
+def build_model(
+    arch: str, clusters: int | Sequence[int], seed: int, overrides: dict | None = None
+) -> tuple[nn.Module, dict]:
+    """A random-initialised S3PRL ``HubertModel`` predicting one codebook of targets per entry of
+    ``clusters``, and its checkpoint header (everything ``hubert_local`` reads except the weights).
+    ``overrides`` replace arch keys. Several codebooks get one output projection each
+    (``untie_final_proj``), as fairseq's multi-target HuBERT."""
     from s3prl.upstream.hubert.hubert_model import HubertConfig, HubertModel, HubertPretrainingConfig
 
     if arch not in ARCHS:
@@ -45,8 +50,11 @@ def build_model(arch: str, clusters: int, seed: int, overrides: dict | None = No
     unknown = set(overrides or {}) - set(ARCHS[arch])
     if unknown:
         raise ValueError(f"unknown {arch} keys {sorted(unknown)}; valid: {', '.join(ARCHS[arch])}")
+    sizes = [clusters] if isinstance(clusters, int) else list(clusters)
     config = {"label_rate": TASK["label_rate"], **ARCHS[arch], **(overrides or {})}
-    symbols = [[str(index) for index in range(clusters)]]
+    if len(sizes) > 1:
+        config["untie_final_proj"] = True
+    symbols = [[str(index) for index in range(size)] for size in sizes]
     torch.manual_seed(seed)
     model = HubertModel(HubertConfig(**config), HubertPretrainingConfig(**TASK), symbols)
     return model, {"task_cfg": dict(TASK), "model_cfg": config, "dictionaries_symbols": symbols}

@@ -38,13 +38,23 @@ class PretrainConfig:
     crop_seconds: float = 2.0
     lr: float = 5e-4
     warmup: float = 0.08  # fraction of steps with a linear ramp up to lr; then linear decay to 0
-    clusters: int = 100
+    clusters: int = 100  # MFCC codebook
+    pitch_clusters: int = 0  # a codebook of per-frame log F0 + voicing; 0: none
+    voice_clusters: int = 0  # a codebook of per-2 s timbre and pitch statistics; 0: none
     seed: int = 0
     device: str = "cpu"
     log_every: int = 10
     threads: int = 0  # torch CPU threads; 0 keeps torch's default (one per core)
     feature_grad_mult: float = 0.1  # 0 freezes the conv extractor at its random init
     unlabeled: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.clusters < 2:
+            raise ValueError(f"clusters={self.clusters}: the MFCC codebook needs at least 2 clusters")
+        for name in ("pitch_clusters", "voice_clusters"):
+            size = getattr(self, name)
+            if size != 0 and size < 2:
+                raise ValueError(f"{name}={size}: use 0 (no such codebook) or at least 2 clusters")
 
 
 def seed_everything(seed: int) -> None:
@@ -72,19 +82,24 @@ def warmup_then_linear(steps: int, warmup: float) -> Callable[[int], float]:
     return lambda step: (step + 1) / ramp if step < ramp else max(0.0, (steps - step) / max(1, steps - ramp))
 
 
-def masked_loss(model: torch.nn.Module, wavs: torch.Tensor, valid: torch.Tensor, targets: torch.Tensor) -> dict:
-    """One forward pass: the loss and the numbers worth logging."""
+def masked_loss(
+    model: torch.nn.Module, wavs: torch.Tensor, valid: torch.Tensor, targets: list[torch.Tensor], names: list[str]
+) -> dict:
+    """One forward pass: the loss (cross-entropies of all codebooks summed, as fairseq's criterion sums
+    its target lists) and the numbers worth logging; ``ce`` and ``accuracy`` are those of the first
+    codebook, the others get ``ce_<name>`` and ``accuracy_<name>``."""
     padding_mask = torch.arange(wavs.size(1), device=wavs.device)[None] >= valid[:, None]
-    output = model(wavs, target_list=[targets], padding_mask=padding_mask, mask=True)
-    logits = output["logit_m_list"][0].float()
-    truth = logits.new_zeros(len(logits), dtype=torch.long)
-    ce = F.cross_entropy(logits, truth)
-    return {
-        "loss": ce + FEATURES_PEN_WEIGHT * output["features_pen"],
-        "ce": ce.detach(),
-        "features_pen": output["features_pen"].detach(),
-        "accuracy": (logits.argmax(dim=1) == 0).float().mean(),
-    }
+    output = model(wavs, target_list=targets, padding_mask=padding_mask, mask=True)
+    result = {"features_pen": output["features_pen"].detach()}
+    total = FEATURES_PEN_WEIGHT * output["features_pen"]
+    for index, (name, logits) in enumerate(zip(names, output["logit_m_list"], strict=True)):
+        logits = logits.float()
+        ce = F.cross_entropy(logits, logits.new_zeros(len(logits), dtype=torch.long))
+        total = total + ce
+        suffix = "" if index == 0 else f"_{name}"
+        result[f"ce{suffix}"] = ce.detach()
+        result[f"accuracy{suffix}"] = (logits.argmax(dim=1) == 0).float().mean()
+    return {"loss": total, **result}
 
 
 def pretrain(config: PretrainConfig, log: Callable[[str], None] = print) -> Path:
@@ -103,12 +118,17 @@ def _pretrain(config: PretrainConfig, log: Callable[[str], None]) -> Path:
     log(f"data total: {len(pool.paths)} files, {pool.hours:.2f} h ({time.perf_counter() - started:.0f} s to scan)")
 
     fitted = time.perf_counter()
-    targets = ClusterTargets.fit(pool, config.clusters, config.seed)
-    log(f"k-means: {config.clusters} clusters of MFCC frames in {time.perf_counter() - fitted:.0f} s")
+    codebooks = {"mfcc": config.clusters, "pitch": config.pitch_clusters, "voice": config.voice_clusters}
+    targets = [ClusterTargets.fit(pool, name, size, config.seed) for name, size in codebooks.items() if size]
+    sizes = ", ".join(f"{len(codebook.centroids)} {codebook.features}" for codebook in targets)
+    log(f"k-means: {sizes} clusters in {time.perf_counter() - fitted:.0f} s")
 
     device = torch.device(config.device)
     model, header = build_model(
-        config.arch, config.clusters, config.seed, {"feature_grad_mult": config.feature_grad_mult}
+        config.arch,
+        [len(codebook.centroids) for codebook in targets],
+        config.seed,
+        {"feature_grad_mult": config.feature_grad_mult},
     )
     model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.01)
@@ -120,8 +140,8 @@ def _pretrain(config: PretrainConfig, log: Callable[[str], None]) -> Path:
     records, window, trained = [], [], time.perf_counter()
     for step in range(1, config.steps + 1):
         wavs, valid = pool.crops(crops, config.batch_size, samples)
-        labels = targets.batch(wavs)
-        result = masked_loss(model, wavs.to(device), valid.to(device), labels.to(device))
+        labels = [codebook.batch(wavs).to(device) for codebook in targets]
+        result = masked_loss(model, wavs.to(device), valid.to(device), labels, [c.features for c in targets])
         optimizer.zero_grad(set_to_none=True)
         result["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
@@ -134,9 +154,10 @@ def _pretrain(config: PretrainConfig, log: Callable[[str], None]) -> Path:
             record.update(step=step, lr=schedule.get_last_lr()[0], seconds=round(elapsed, 1))
             records.append(record)
             window = []
+            scores = " ".join(f"{name} {value:.3f}" for name, value in record.items() if name.startswith(("ce", "acc")))
             log(
-                f"step {step}/{config.steps} loss {record['loss']:.3f} ce {record['ce']:.3f} "
-                f"acc {record['accuracy']:.3f} lr {record['lr']:.2e} {step / elapsed:.2f} steps/s"
+                f"step {step}/{config.steps} loss {record['loss']:.3f} {scores} "
+                f"lr {record['lr']:.2e} {step / elapsed:.2f} steps/s"
             )
 
     extra = {
@@ -144,7 +165,7 @@ def _pretrain(config: PretrainConfig, log: Callable[[str], None]) -> Path:
         "hours": {source: round(part.hours, 3) for source, part in pools.items()},
         "seconds": round(time.perf_counter() - started, 1),
         "final_loss": records[-1]["loss"],
-        "targets": {"mean": targets.mean, "std": targets.std, "centroids": targets.centroids},
+        "targets": [codebook.state() for codebook in targets],
     }
     out = save_checkpoint(model.eval(), header, Path(config.out), extra)
     json_path, png_path = save_curve(records, out)
