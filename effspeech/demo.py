@@ -27,6 +27,29 @@ OVERRIDES = ",,".join(
 )
 
 
+UPSTREAM_RECORD = "upstream.sha256"
+
+
+def check_upstream(expdir: Path, checkpoint: Path) -> None:
+    """Resume only on the upstream the experiment started with: a demo folder trained on an older
+    embedded checkpoint would otherwise be evaluated on the new one and report nonsense."""
+    from effspeech.leaderboard.execute import file_digest
+
+    stat = checkpoint.stat()
+    digest = file_digest(checkpoint, stat.st_size, stat.st_mtime_ns)
+    record = expdir / UPSTREAM_RECORD
+    started = expdir.is_dir() and any(expdir.glob("states-*.ckpt"))
+    recorded = record.read_text().strip() if record.is_file() else None
+    if started and recorded != digest:
+        raise SystemExit(
+            f"effspeech demo: {expdir} was trained on another upstream checkpoint "
+            f"({recorded or 'not recorded'}; now {checkpoint} has {digest}). "
+            "Pass another --expdir, or delete that folder to retrain."
+        )
+    expdir.mkdir(parents=True, exist_ok=True)
+    record.write_text(digest + "\n")
+
+
 def run_demo(upstream: str, adapter: str, steps: int, expdir: Path, jobs: int) -> dict:
     from effspeech.assets import default_checkpoint
     from effspeech.trainer.main import run
@@ -34,6 +57,7 @@ def run_demo(upstream: str, adapter: str, steps: int, expdir: Path, jobs: int) -
 
     started = time.time()
     checkpoint = str(default_checkpoint(upstream))
+    check_upstream(expdir, Path(checkpoint))
     data = cached_corpus("tiny", seed=0, jobs=jobs)
     print(f"data: Mini-SUPERB tiny at {data} ({time.time() - started:.0f} s)")
     overrides = OVERRIDES.format(steps=steps, every=max(1, steps // 4))

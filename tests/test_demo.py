@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from effspeech.demo import run_demo
+from effspeech.demo import check_upstream, run_demo
 from effspeech.synth.cache import COMPLETE, corpus_root
 
 
@@ -37,3 +37,15 @@ def test_adapter_tuned_pretrained_upstream_beats_chance_clearly_on_ks(tmp_path, 
     summary = run_demo("hubert_mini_adapter", "houlsby", steps=240, expdir=tmp_path / "demo", jobs=1)
 
     assert summary["test_accuracy"] > 2 * summary["chance"]  # 12 classes: chance is 8.3%
+
+
+def test_a_demo_folder_trained_on_another_upstream_checkpoint_is_not_resumed(tmp_path):
+    checkpoint, expdir = tmp_path / "hubert_mini.pt", tmp_path / "demo"
+    checkpoint.write_bytes(b"first checkpoint")
+    check_upstream(expdir, checkpoint)
+    (expdir / "states-240.ckpt").write_bytes(b"trained")
+    check_upstream(expdir, checkpoint)  # same upstream: resuming is fine
+    checkpoint.write_bytes(b"second checkpoint")
+    with pytest.raises(SystemExit, match="was trained on another upstream checkpoint"):
+        check_upstream(expdir, checkpoint)
+    assert (expdir / "states-240.ckpt").read_bytes() == b"trained"  # nothing saved is lost
