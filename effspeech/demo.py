@@ -8,7 +8,7 @@ import json
 import time
 from pathlib import Path
 
-from effspeech.leaderboard.execute import best_checkpoint
+from effspeech.leaderboard.execute import best_checkpoint, file_digest
 from effspeech.report import count_unique
 from effspeech.synth.cache import cached_corpus
 
@@ -33,12 +33,10 @@ UPSTREAM_RECORD = "upstream.sha256"
 def check_upstream(expdir: Path, checkpoint: Path) -> None:
     """Resume only on the upstream the experiment started with: a demo folder trained on an older
     embedded checkpoint would otherwise be evaluated on the new one and report nonsense."""
-    from effspeech.leaderboard.execute import file_digest
-
     stat = checkpoint.stat()
     digest = file_digest(checkpoint, stat.st_size, stat.st_mtime_ns)
     record = expdir / UPSTREAM_RECORD
-    started = expdir.is_dir() and any(expdir.glob("states-*.ckpt"))
+    started = any(expdir.glob("states-*.ckpt"))
     recorded = record.read_text().strip() if record.is_file() else None
     if started and recorded != digest:
         raise SystemExit(

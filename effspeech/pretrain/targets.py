@@ -3,7 +3,7 @@
 ``mfcc`` is HuBERT's first iteration: a phone-like code that is meant to ignore the speaker. ``pitch``
 (log F0 and voicing per frame) and ``voice`` (timbre and pitch statistics of each 2 s block) are extra
 codebooks that depend on who speaks; predicting them for masked frames makes the model keep the
-speaker, which MFCC clusters alone teach it to drop (docs/hubert_mini.md, "Why SID falls short").
+speaker, which MFCC clusters alone teach it to drop (docs/hubert_mini.md, "Why the first checkpoint fell short on SID").
 Standardising each dimension keeps one (MFCC c0, loudness) from dominating the Euclidean distance."""
 
 from __future__ import annotations
