@@ -33,8 +33,7 @@ UPSTREAM_RECORD = "upstream.sha256"
 def check_upstream(expdir: Path, checkpoint: Path) -> None:
     """Resume only on the upstream the experiment started with: a demo folder trained on an older
     embedded checkpoint would otherwise be evaluated on the new one and report nonsense."""
-    stat = checkpoint.stat()
-    digest = file_digest(checkpoint, stat.st_size, stat.st_mtime_ns)
+    digest = file_digest(checkpoint)
     record = expdir / UPSTREAM_RECORD
     started = any(expdir.glob("states-*.ckpt"))
     recorded = record.read_text().strip() if record.is_file() else None

@@ -89,14 +89,18 @@ def settings(train_command: list[str]) -> list[str]:
     if "-k" in recorded:
         checkpoint = Path(recorded[recorded.index("-k") + 1])
         if checkpoint.is_file():
-            stat = checkpoint.stat()
-            recorded += ["--checkpoint-sha256", file_digest(checkpoint, stat.st_size, stat.st_mtime_ns)]
+            recorded += ["--checkpoint-sha256", file_digest(checkpoint)]
     return recorded
 
 
-@functools.lru_cache(maxsize=16)
-def file_digest(path: Path, size: int, mtime_ns: int) -> str:
+def file_digest(path: Path) -> str:
     """SHA-256 of a file, cached while its size and modification time stay the same."""
+    stat = path.stat()
+    return _cached_digest(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_digest(path: Path, size: int, mtime_ns: int) -> str:
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
