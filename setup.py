@@ -5,10 +5,9 @@ setup(
     version="0.1.0",
     description="Parameter-efficient tuning of self-supervised speech models inside S3PRL",
     python_requires=">=3.10",
-    packages=find_packages(include=["effspeech", "effspeech.*", "upstream_adapters", "upstream_adapters.*"]),
+    packages=find_packages(include=["effspeech", "effspeech.*", "upstream_adapters", "downstream"]),
     py_modules=["run_downstream"],
-    include_package_data=True,
-    package_data={"effspeech": ["assets/*"]},
+    package_data={"effspeech": ["assets/*"], "downstream": ["*/config.yaml"]},
     install_requires=[
         "torch>=2.1",
         "torchaudio>=2.1",
@@ -22,13 +21,14 @@ setup(
         "scipy",
         "h5py",
         "tensorboardX",
-        "transformers<5",
+        "transformers<5",  # s3prl 0.4.18 imports it for its Hugging Face upstreams
         "matplotlib",
         "librosa",  # imported by S3PRL's voxceleb1 and emotion recipes
     ],
     extras_require={
-        "dev": ["pytest", "ruff", "peft"],  # peft: the benchmark's anchor row, exercised by the tests
+        # peft: the benchmark's anchor row; setuptools: tests/test_wheel.py builds the wheel without isolation
+        "dev": ["pytest", "ruff", "peft", "setuptools>=70.1"],
         "bench": ["peft"],
     },
-    entry_points={"console_scripts": ["effspeech=effspeech.cli:main"]},
+    entry_points={"console_scripts": ["effspeech=effspeech.tools.cli:main"]},
 )

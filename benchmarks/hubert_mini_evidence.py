@@ -23,7 +23,7 @@ ADAPTERS = ("houlsby", "lora")
 
 
 def effspeech(*args: str) -> int:
-    return subprocess.call([sys.executable, "-m", "effspeech.cli", *args])
+    return subprocess.call([sys.executable, "-m", "effspeech.tools.cli", *args])
 
 
 def scores(board: Path) -> dict[str, dict]:

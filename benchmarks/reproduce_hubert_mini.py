@@ -17,8 +17,9 @@ from pathlib import Path
 
 import torch
 
-from effspeech.assets import checkpoint_path
-from effspeech.pretrain.train import PretrainConfig, pretrain
+from effspeech.superb.embedded import embedded_file
+from effspeech.tools.pretrain.config import PretrainConfig
+from effspeech.tools.pretrain.train import pretrain
 
 
 def load(path: Path) -> dict:
@@ -44,7 +45,7 @@ def main() -> int:
     parser.add_argument("--data", required=True, help="Mini-SUPERB small, seed 0 (the shipped run's data)")
     parser.add_argument("--out", required=True, type=Path, help="where the rerun's checkpoint goes")
     args = parser.parse_args()
-    shipped_path = checkpoint_path("hubert_mini")
+    shipped_path = embedded_file("hubert_mini")
     shipped = load(shipped_path)
     settings = {**shipped["pretrain"]["config"], "data": args.data, "out": str(args.out)}
     print(f"rerunning {shipped_path.name}: {settings}")

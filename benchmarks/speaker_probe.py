@@ -22,8 +22,8 @@ import soundfile
 import torch
 import torch.nn.functional as F
 
-from effspeech.bench.worker import load_upstream
-from effspeech.pretrain.features import voice
+from effspeech.superb.upstream import load_upstream
+from effspeech.tools.pretrain.features import voice
 
 SPLITS = {"train": "1", "test": "3"}
 
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--voice-stats",
         action="store_true",
-        help="also probe the pretraining's voice statistics (effspeech.pretrain.features.voice) as one layer",
+        help="also probe the pretraining's voice statistics (effspeech.tools.pretrain.features.voice) as one layer",
     )
     args = parser.parse_args(argv)
     if not args.checkpoints and not args.voice_stats:
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         if not ckpt or not Path(ckpt).is_file():
             parser.error(f"{item!r}: expected NAME=CKPT with an existing checkpoint file")
         started = time.perf_counter()
-        upstream = load_upstream("hubert", ckpt, torch.device("cpu")).eval()
+        upstream = load_upstream("hubert_local", ckpt)[0].eval()
         train, test = (pooled_layers(upstream, [path for path, _ in split[s]]) for s in ("train", "test"))
         rows[name] = [
             probe_accuracy(train[layer], labels["train"], test[layer], labels["test"]) for layer in range(len(train))

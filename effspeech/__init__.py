@@ -1,20 +1,41 @@
-"""effspeech: parameter-efficient tuning of self-supervised speech models inside S3PRL."""
+"""effspeech: parameter-efficient tuning of self-supervised speech models.
 
-from effspeech import compat
+The package itself is the core: ``attach(model, spec)`` and what it returns, the registry of adapter
+methods and the errors. Importing it imports neither torch nor S3PRL (the names below load on first
+use), and nothing in it patches another library: the S3PRL compatibility layer lives in
+``effspeech.superb`` and is installed only when that package is imported."""
 
-compat.install()
+from __future__ import annotations
 
-from effspeech.engine import AdapterSet, attach  # noqa: E402
-from effspeech.methods.base import AdapterMethod, MethodConfig  # noqa: E402
-from effspeech.registry import available_adapters, register_adapter  # noqa: E402
+import importlib
+from typing import Any
 
-__all__ = [
-    "AdapterMethod",
-    "AdapterSet",
-    "MethodConfig",
-    "attach",
-    "available_adapters",
-    "register_adapter",
-    "compat",
-]
 __version__ = "0.1.0"
+
+# public name -> the core module that defines it
+_EXPORTS = {
+    "attach": "effspeech.engine",
+    "adapters_of": "effspeech.engine",
+    "AdapterSet": "effspeech.engine",
+    "AdapterMethod": "effspeech.method",
+    "MethodConfig": "effspeech.method",
+    "available_adapters": "effspeech.registry",
+    "register_adapter": "effspeech.registry",
+    "count_parameters": "effspeech.count",
+    "EffspeechError": "effspeech.errors",
+    "ConfigError": "effspeech.errors",
+    "UnknownNameError": "effspeech.errors",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'effspeech' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from effspeech.errors import ConfigError, UnsupportedModelError
+
 # Projection names a method may target, and the attribute path under one transformer layer.
 TARGETS = {
     "q": "self_attn.q_proj",
@@ -59,7 +61,7 @@ class Anatomy:
             return list(range(count))
         bad = [index for index in selected if not -count <= index < count]
         if bad:
-            raise ValueError(f"layer indices {bad} out of range for an upstream with {count} layers")
+            raise ConfigError(f"layer indices {bad} out of range for an upstream with {count} layers")
         return sorted({index % count for index in selected})
 
     def target(self, layer_index: int, name: str) -> nn.Module:
@@ -93,7 +95,7 @@ def find_anatomy(model: nn.Module) -> Anatomy:
     elif isinstance(getattr(model, "model", None), nn.Module) and _is_network(model.model):
         network, expert = model.model, model
     else:
-        raise TypeError(
+        raise UnsupportedModelError(
             f"cannot attach adapters to {type(model).__name__}: expected an S3PRL HuBERT/wav2vec 2.0/WavLM upstream "
             "(e.g. s3prl.hub.hubert_local(ckpt=...)) or its .model network"
         )

@@ -1,5 +1,5 @@
-"""``attach(model, spec)``: inject adapter methods into an S3PRL upstream and hand back an ``AdapterSet``
-that owns exactly what trains, saves and loads it, and can take it all out again."""
+"""``attach(model, spec)``: inject adapter methods into a self-supervised speech upstream and hand back an
+``AdapterSet`` that owns exactly what trains, saves and loads it, and can take it all out again."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import torch
 from torch import nn
 
 from effspeech.anatomy import Anatomy, find_anatomy
+from effspeech.count import count_parameters
+from effspeech.errors import ConfigError
 from effspeech.injector import Injector
 from effspeech.registry import get_method
 from effspeech.spec import Spec, config_to_dict, resolve_configs
@@ -21,10 +23,10 @@ def attach(model: nn.Module, spec: str | list | tuple | dict) -> AdapterSet:
     """Freeze ``model`` and attach the methods in ``spec``; only their tensors stay trainable."""
     configs = resolve_configs(spec)  # fails on bad names/values before the model is touched
     if not configs:
-        raise ValueError("empty adapter spec: name at least one method, e.g. 'houlsby' or ['lora', 'cnn']")
+        raise ConfigError("empty adapter spec: name at least one method, e.g. 'houlsby' or ['lora', 'cnn']")
     anatomy = find_anatomy(model)
     if hasattr(anatomy.root, CONTAINER):
-        raise ValueError(f"{type(model).__name__} already has adapters attached; detach() them first")
+        raise ConfigError(f"{type(model).__name__} already has adapters attached; detach() them first")
 
     base = Injector()
     base.freeze(anatomy.parameters)
@@ -39,7 +41,15 @@ def attach(model: nn.Module, spec: str | list | tuple | dict) -> AdapterSet:
         methods[name] = method
     parameter = next(iter(anatomy.parameters.values()))
     container.to(device=parameter.device, dtype=parameter.dtype)
-    return AdapterSet(anatomy, methods, container, injectors, base)
+    adapters = AdapterSet(anatomy, methods, container, injectors, base)
+    container.owner = adapters  # a plain attribute: what adapters_of() finds; gone with the container
+    return adapters
+
+
+def adapters_of(model: nn.Module) -> AdapterSet | None:
+    """The ``AdapterSet`` attached to ``model`` (an upstream built with adapters elsewhere), or None."""
+    container = getattr(find_anatomy(model).root, CONTAINER, None)
+    return getattr(container, "owner", None)
 
 
 class AdapterSet:
@@ -77,7 +87,7 @@ class AdapterSet:
             yield parameter
 
     def num_trainable(self) -> int:
-        return sum(parameter.numel() for parameter in self.parameters())
+        return count_parameters(self.parameters())
 
     def num_trainable_by_method(self) -> dict[str, int]:
         counts = dict.fromkeys(self.methods, 0)
@@ -110,7 +120,7 @@ class AdapterSet:
         if shapes:
             problems.append(f"shape mismatches ({len(shapes)}): {_preview(shapes)}")
         if problems:
-            raise ValueError("adapter state does not fit this model:\n  " + "\n  ".join(problems))
+            raise ConfigError("adapter state does not fit this model:\n  " + "\n  ".join(problems))
         with torch.no_grad():
             for key, parameter in own.items():
                 parameter.copy_(state[key])

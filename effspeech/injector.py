@@ -11,6 +11,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from effspeech.errors import ConfigError
+
 
 class Injector:
     def __init__(self) -> None:
@@ -35,7 +37,7 @@ class Injector:
     def parametrize(self, module: nn.Module, tensor_name: str, parametrization: nn.Module) -> None:
         """Route every read of ``module.<tensor_name>`` through ``parametrization`` (fused kernels included)."""
         if parametrize.is_parametrized(module, tensor_name):
-            raise ValueError(f"{type(module).__name__}.{tensor_name} already carries a parametrization")
+            raise ConfigError(f"{type(module).__name__}.{tensor_name} already carries a parametrization")
         parametrize.register_parametrization(module, tensor_name, parametrization)
         self._undo.append(lambda: parametrize.remove_parametrizations(module, tensor_name, leave_parametrized=False))
 
@@ -46,7 +48,7 @@ class Injector:
 
     def add_module(self, parent: nn.Module, name: str, child: nn.Module) -> None:
         if hasattr(parent, name):
-            raise ValueError(f"{type(parent).__name__} already has an attribute {name!r}")
+            raise ConfigError(f"{type(parent).__name__} already has an attribute {name!r}")
         parent.add_module(name, child)
         self._undo.append(lambda: delattr(parent, name))
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from importlib.metadata import entry_points
+
+from effspeech.errors import ConfigError, UnknownNameError
 
 ENTRY_POINT_GROUP = "effspeech.adapters"
 
@@ -17,7 +20,7 @@ def register_adapter(name: str) -> Callable[[type], type]:
     def decorate(cls: type) -> type:
         known = _METHODS.get(name)
         if known is not None and known is not cls:
-            raise ValueError(f"adapter method {name!r} is already registered by {known.__module__}.{known.__name__}")
+            raise ConfigError(f"adapter method {name!r} is already registered by {known.__module__}.{known.__name__}")
         cls.name = name
         _METHODS[name] = cls
         return cls
@@ -34,7 +37,12 @@ def _load_all() -> None:
     import effspeech.methods  # noqa: F401  (registers the built-ins)
 
     for entry in entry_points(group=ENTRY_POINT_GROUP):
-        method = entry.load()
+        try:
+            method = entry.load()
+        except Exception as error:  # one broken plugin must not take the built-ins down with it
+            message = f"adapter plugin {entry.name!r} ({entry.value}) failed to load and is left out: {error!r}"
+            warnings.warn(message, stacklevel=2)
+            continue
         if entry.name not in _METHODS:
             register_adapter(entry.name)(method)
 
@@ -49,5 +57,5 @@ def get_method(name: str) -> type:
     """The method class registered as ``name``; the error lists the valid names."""
     _load_all()
     if name not in _METHODS:
-        raise KeyError(f"unknown adapter method {name!r}; valid names: {', '.join(available_adapters())}")
+        raise UnknownNameError(f"unknown adapter method {name!r}; valid names: {', '.join(available_adapters())}")
     return _METHODS[name]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from effspeech.errors import ConfigError
 from effspeech.registry import get_method
 
 Spec = dict[str, dict[str, Any]]
@@ -41,7 +42,7 @@ def resolve_configs(spec: str | list | tuple | dict | None) -> dict[str, Any]:
         fields = {field.name for field in dataclasses.fields(config_class)}
         unknown = sorted(set(hyperparameters) - fields)
         if unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"unknown hyperparameter(s) {unknown} for adapter {name!r}; valid: {', '.join(sorted(fields))}"
             )
         config = config_class(**hyperparameters)

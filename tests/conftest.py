@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-import effspeech  # noqa: F401  (compatibility shims before s3prl)
-from effspeech.checkpoints import make_checkpoint
-from effspeech.synth import generate
+import effspeech.superb  # noqa: F401  (compatibility shims before s3prl)
+from effspeech.superb.random_upstream import make_checkpoint
+from effspeech.tools.synth.mini_superb import generate
 
 FAMILIES = ("hubert", "wav2vec2", "wavlm")
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import effspeech
-from effspeech.bench.cli import upstream_family
-from effspeech.bench.setups import FINETUNE_CNN_FROZEN, PEFT_LORA, expand_methods, prepare
-from effspeech.cli import main
+from effspeech.tools.bench.cli import upstream_family
+from effspeech.tools.bench.setups import FINETUNE_CNN_FROZEN, PEFT_LORA, expand_methods, prepare
+from effspeech.tools.cli import main
 
 REQUIRED = ("method", "trainable_params", "step_s", "forward_s", "peak_mem_bytes", "ckpt_bytes", "device")
 

@@ -7,8 +7,10 @@ import sys
 
 import pytest
 
+import effspeech
 import upstream_adapters
-from effspeech.cli import main
+from effspeech.superb.upstream import load_upstream, pad_short_waves
+from effspeech.tools.cli import main
 
 
 def test_make_checkpoint_writes_what_s3prl_loads(tmp_path):
@@ -25,15 +27,15 @@ def test_params_report_ends_with_the_summary_line(tiny_checkpoints, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].split() == ["method", "module", "params"]
     assert any(line.startswith("houlsby") and "ffn.0.down" in line for line in lines)
-    expert = upstream_adapters.hubert_adapter(ckpt=tiny_checkpoints["hubert"], adapter="houlsby,bitfit")
-    trainable = expert.adapters.num_trainable()
+    expert, adapters = load_upstream("hubert_adapter", tiny_checkpoints["hubert"], "houlsby,bitfit")
+    trainable = adapters.num_trainable()
     total = sum(p.numel() for p in expert.parameters())
     assert lines[-1] == f"trainable={trainable} total={total} percent={100 * trainable / total:.4f}"
 
 
 def test_params_runs_as_a_console_command(tiny_checkpoints):
     result = subprocess.run(
-        [sys.executable, "-m", "effspeech.cli", "params", "-k", tiny_checkpoints["hubert"], "--adapter", "lora"],
+        [sys.executable, "-m", "effspeech.tools.cli", "params", "-k", tiny_checkpoints["hubert"], "--adapter", "lora"],
         capture_output=True,
         text=True,
         check=True,
@@ -45,8 +47,8 @@ def test_params_runs_as_a_console_command(tiny_checkpoints):
 def test_upstream_entries_load_a_local_checkpoint_with_adapters(tiny_checkpoints, entry):
     family = entry.split("_")[0]
     expert = upstream_adapters.ENTRIES[entry](ckpt=tiny_checkpoints[family], adapter="lora")
-    assert expert.adapters.spec["lora"]["rank"] == 8
-    assert upstream_adapters.ENTRIES[entry](ckpt=tiny_checkpoints[family]).adapters is None
+    assert effspeech.adapters_of(expert).spec["lora"]["rank"] == 8
+    assert effspeech.adapters_of(upstream_adapters.ENTRIES[entry](ckpt=tiny_checkpoints[family])) is None
 
 
 def test_default_checkpoint_offline_fails_at_once_naming_the_url(tmp_path, monkeypatch):
@@ -68,10 +70,10 @@ def test_missing_local_checkpoint_is_named(tmp_path):
 def test_short_silent_and_mixed_length_batches_give_hidden_states_of_the_right_length(tiny_checkpoints, entry, adapter):
     import torch
 
-    expert = upstream_adapters.ENTRIES[entry](ckpt=tiny_checkpoints[entry.split("_")[0]], adapter=adapter)
+    expert, _ = load_upstream(entry, tiny_checkpoints[entry.split("_")[0]], adapter)
     expert.eval()
     with torch.no_grad():
         for lengths, frames in [([120], 1), ([0, 399], 1), ([300, 16000], 49), ([16000 * 20], 999)]:
-            states = expert([torch.zeros(n) for n in lengths])["hidden_states"]
+            states = expert(pad_short_waves([torch.zeros(n) for n in lengths]))["hidden_states"]
             assert all(h.shape[:2] == (len(lengths), frames) for h in states)
             assert all(torch.isfinite(h).all() for h in states)

@@ -1,4 +1,4 @@
-"""Each shim of effspeech.compat, exercised through the API s3prl calls."""
+"""Each shim of effspeech.superb.compat, exercised through the API s3prl calls."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import soundfile
 import torch
 import torchaudio
 
-from effspeech import compat
+from effspeech.superb import compat
 
 
 @pytest.fixture

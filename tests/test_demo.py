@@ -1,13 +1,15 @@
-"""``effspeech demo`` (``make demo``) end to end, with few steps."""
+"""``effspeech demo`` (``make demo``) end to end, with few steps: one leaderboard cell on Mini-SUPERB tiny."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+import torch
 
-from effspeech.demo import check_upstream, run_demo
-from effspeech.synth.cache import COMPLETE, corpus_root
+from effspeech.errors import ConfigError
+from effspeech.tools.demo import run_demo
+from effspeech.tools.synth.cache import COMPLETE, corpus_root
 
 
 @pytest.fixture
@@ -28,7 +30,10 @@ def test_demo_trains_evaluates_and_reports_the_trainable_share(tmp_path, cached_
     assert summary["trainable_upstream"] == results["trainable_params"]["upstream"] > 0
     assert 0 < summary["trainable_share"] < 0.2
     assert results["upstream_ckpt"].endswith("hubert_tiny-seed0.pt")  # the embedded default, no download
-    assert "KS test accuracy:" in capsys.readouterr().out
+    out = capsys.readouterr()
+    assert "KS test accuracy:" in out.out
+    assert "[Runner]" not in out.out + out.err  # the trainer's own output went to the cell's log
+    assert "[Runner] - Save the checkpoint" in (tmp_path / "demo" / "cell.log").read_text()
 
 
 @pytest.mark.slow
@@ -39,13 +44,20 @@ def test_adapter_tuned_pretrained_upstream_beats_chance_clearly_on_ks(tmp_path, 
     assert summary["test_accuracy"] > 2 * summary["chance"]  # 12 classes: chance is 8.3%
 
 
-def test_a_demo_folder_trained_on_another_upstream_checkpoint_is_not_resumed(tmp_path):
-    checkpoint, expdir = tmp_path / "hubert_mini.pt", tmp_path / "demo"
-    checkpoint.write_bytes(b"first checkpoint")
-    check_upstream(expdir, checkpoint)
-    (expdir / "states-240.ckpt").write_bytes(b"trained")
-    check_upstream(expdir, checkpoint)  # same upstream: resuming is fine
-    checkpoint.write_bytes(b"second checkpoint")
-    with pytest.raises(SystemExit, match="was trained on another upstream checkpoint"):
-        check_upstream(expdir, checkpoint)
-    assert (expdir / "states-240.ckpt").read_bytes() == b"trained"  # nothing saved is lost
+def test_a_demo_trained_on_another_upstream_checkpoint_is_refused_and_kept(tmp_path, cached_tiny, capsys):
+    expdir = tmp_path / "demo"
+    run_demo("hubert_adapter", "houlsby", steps=2, expdir=expdir, jobs=1)
+    first = capsys.readouterr().out.splitlines()[-3]
+    assert run_demo("hubert_adapter", "houlsby", steps=2, expdir=expdir, jobs=1)  # finished: reported again
+    assert capsys.readouterr().out.splitlines()[-3] == first
+
+    from effspeech.superb.upstream import offline_checkpoint
+
+    checkpoint = offline_checkpoint("hubert_adapter")  # the embedded one, rebuilt as another network
+    state = torch.load(checkpoint, weights_only=False)
+    state["model_weight"] = {name: value + 1 for name, value in state["model_weight"].items()}
+    torch.save(state, checkpoint)
+    saved = (expdir / "states-2.ckpt").read_bytes()
+    with pytest.raises(ConfigError, match="was trained with other settings or on another upstream checkpoint"):
+        run_demo("hubert_adapter", "houlsby", steps=2, expdir=expdir, jobs=1)
+    assert (expdir / "states-2.ckpt").read_bytes() == saved  # nothing saved is lost

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from effspeech.leaderboard.execute import STATE_FILE, settings, stale_cells
-from effspeech.leaderboard.grid import PRESETS, TASKS, Cell, Launch, build_cells
-from effspeech.leaderboard.table import build_rows, write_outputs
-from effspeech.trainer.config import load_config
-from effspeech.trainer.tasks import ALIASES, REPO_ROOT
+from effspeech.superb.tasks import ALIASES, by_alias
+from effspeech.superb.trainer.config import load_config
+from effspeech.tools.leaderboard.execute import STATE_FILE, settings, stale_cells
+from effspeech.tools.leaderboard.grid import PRESETS, Cell, Launch, build_cells
+from effspeech.tools.leaderboard.table import build_rows, write_outputs
 
 
 def fake_result(expdir: Path, task: str, value: float, upstream_trainable: int, split: str = "test") -> None:
@@ -90,8 +90,9 @@ def test_a_task_where_finetuning_scores_nothing_is_left_out_of_the_relative_scor
 @pytest.mark.parametrize("preset", ["smoke", "mini", "superb"])
 def test_presets_only_override_settings_the_recipes_have(preset):
     """-o creates a key it does not find, so a misspelt preset setting would silently train with the recipe's."""
-    for task in TASKS:
-        config = load_config(REPO_ROOT / "downstream" / ALIASES[task] / "config.yaml")
+    for alias in ALIASES:
+        task = by_alias(alias)
+        config = load_config(task.config_path())
         for option in PRESETS[preset].overrides(task).split(",,"):
             node = config
             for key in option.partition("=")[0].split(".")[1:]:
@@ -100,7 +101,7 @@ def test_presets_only_override_settings_the_recipes_have(preset):
 
 
 def test_mini_preset_updates_once_per_batch_and_evaluates_test_only_on_the_best_dev_checkpoint():
-    overrides = {task: PRESETS["mini"].overrides(task) for task in TASKS}
+    overrides = {alias: PRESETS["mini"].overrides(by_alias(alias)) for alias in ALIASES}
     assert all("config.runner.gradient_accumulate_steps=1" in text for text in overrides.values())
     assert all("config.runner.eval_dataloaders=['dev']" in overrides[task] for task in ("ks", "ic", "sid", "er"))
     assert "config.downstream_expert.modelrc.RNNs.dim=[256,256]" in overrides["asr"]
@@ -108,35 +109,36 @@ def test_mini_preset_updates_once_per_batch_and_evaluates_test_only_on_the_best_
 
 def test_a_finished_cell_run_with_other_settings_is_reported_as_stale(tmp_path):
     cell = Cell("up", "lora", "ks")
-    launch = Launch(tmp_path, PRESETS["smoke"], {"up": "h.pt"}, "/data")
+    launch = Launch(PRESETS["smoke"], {"up": "h.pt"}, "/data")
     fake_result(cell.expdir(tmp_path), "ks", 0.5, 10)
-    recorded = settings(launch.train_command(cell, resume=False))
+    recorded = settings(launch, cell, cell.expdir(tmp_path))
     (cell.expdir(tmp_path) / STATE_FILE).write_text(json.dumps({"state": "done", "settings": recorded}))
-    assert stale_cells([cell], launch) == []
-    longer = dataclasses.replace(launch, preset=dataclasses.replace(PRESETS["smoke"], steps=dict.fromkeys(TASKS, 8)))
-    assert stale_cells([cell], longer) == [cell]
+    assert stale_cells([cell], tmp_path, launch) == []
+    longer = dataclasses.replace(launch, preset=dataclasses.replace(PRESETS["smoke"], steps=8))
+    assert stale_cells([cell], tmp_path, longer) == [cell]
 
 
 def test_a_checkpoint_replaced_in_place_makes_its_finished_cells_stale(tmp_path):
     checkpoint = tmp_path / "h.pt"
     checkpoint.write_bytes(b"first pretraining")
     cell = Cell("up", "none", "ks")
-    launch = Launch(tmp_path, PRESETS["smoke"], {"up": str(checkpoint)}, "/data")
+    launch = Launch(PRESETS["smoke"], {"up": str(checkpoint)}, "/data")
     fake_result(cell.expdir(tmp_path), "ks", 0.5, 10)
-    recorded = settings(launch.train_command(cell, resume=False))
+    recorded = settings(launch, cell, cell.expdir(tmp_path))
     (cell.expdir(tmp_path) / STATE_FILE).write_text(json.dumps({"state": "done", "settings": recorded}))
-    assert stale_cells([cell], launch) == []
+    assert stale_cells([cell], tmp_path, launch) == []
     checkpoint.write_bytes(b"second pretraining")
-    assert stale_cells([cell], launch) == [cell]
+    assert stale_cells([cell], tmp_path, launch) == [cell]
 
 
 def test_dry_run_prints_one_line_per_cell_with_the_exact_command(tmp_path):
-    launch = Launch(tmp_path, PRESETS["smoke"], {"hubert_adapter": "h.pt"}, "/data", "torchrun", 2)
-    line = launch.shell_line(Cell("hubert_adapter", "finetune", "er", 3))
-    assert "-m torch.distributed.run --nproc_per_node=2" in line
+    launch = Launch(PRESETS["smoke"], {"hubert_adapter": "h.pt"}, "/data", "torchrun", 2)
+    cell = Cell("hubert_adapter", "finetune", "er", 3)
+    line = launch.shell_line(cell, cell.expdir(tmp_path))
+    assert "-m torch.distributed.run --nproc_per_node=2 -m run_downstream -m train" in line
     assert "-d er -p " in line and ",,config.downstream_expert.datarc.test_fold=fold3 " in line
     assert " -f --adapter none --data-root /data" in line
-    emotion = load_config(REPO_ROOT / "downstream" / "emotion" / "config.yaml")
+    emotion = load_config(by_alias("er").config_path())
     assert "test_fold" in emotion["downstream_expert"]["datarc"]  # the key the recipe reads its fold from
     assert line.endswith(f"-m evaluate -e {tmp_path}/hubert_adapter/finetune/er/fold3/dev-best.ckpt")
 
@@ -145,7 +147,7 @@ def _leaderboard(out: Path, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "effspeech.cli",
+        "effspeech.tools.cli",
         "leaderboard",
         "--preset",
         "smoke",

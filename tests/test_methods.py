@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import effspeech
-from effspeech.checkpoints import build_network
 from effspeech.methods.bitfit import is_trained_bias
+from effspeech.superb.random_upstream import build_network
 
 from .conftest import FAMILIES
 

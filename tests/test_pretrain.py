@@ -1,4 +1,4 @@
-"""effspeech.pretrain: train-split selection, k-means, label/frame alignment, and a short pretraining
+"""effspeech.tools.pretrain: train-split selection, k-means, label/frame alignment, and a short pretraining
 run whose checkpoint S3PRL's ``hubert_local`` loads."""
 
 from __future__ import annotations
@@ -10,15 +10,16 @@ import pytest
 import soundfile
 import torch
 
-import effspeech  # noqa: F401  (compatibility shims before s3prl)
-from effspeech import cli
-from effspeech.pretrain import PretrainConfig, pretrain
-from effspeech.pretrain.data import AudioPool, training_files
-from effspeech.pretrain.features import LAGS, VOICE_BLOCK, VOICED, mfcc_deltas, num_frames, pitch, voice
-from effspeech.pretrain.kmeans import assign, fit_kmeans
-from effspeech.pretrain.model import build_model
-from effspeech.pretrain.train import masked_loss
-from effspeech.synth import espeak, generate
+import effspeech.superb  # noqa: F401  (compatibility shims before s3prl)
+from effspeech.tools import cli
+from effspeech.tools.pretrain.config import PretrainConfig
+from effspeech.tools.pretrain.data import AudioPool, training_files
+from effspeech.tools.pretrain.features import LAGS, VOICE_BLOCK, VOICED, mfcc_deltas, num_frames, pitch, voice
+from effspeech.tools.pretrain.kmeans import assign, fit_kmeans
+from effspeech.tools.pretrain.model import build_model
+from effspeech.tools.pretrain.train import masked_loss, pretrain
+from effspeech.tools.synth import espeak
+from effspeech.tools.synth.mini_superb import generate
 
 STEPS = 20
 needs_espeak = pytest.mark.skipif(not espeak.shutil.which(espeak.BINARY), reason="espeak-ng is not installed")
@@ -244,4 +245,4 @@ def test_hubert_adapter_loads_the_checkpoint(runs):
     with torch.no_grad():
         hidden = expert([torch.randn(16000)])["hidden_states"]
     assert len(hidden) == 5 and hidden[-1].shape == (1, num_frames(16000), 256)
-    assert expert.adapters.num_trainable() > 0
+    assert effspeech.adapters_of(expert).num_trainable() > 0

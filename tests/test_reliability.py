@@ -12,12 +12,13 @@ import pytest
 import soundfile
 import torch
 
-import effspeech  # noqa: F401  (compatibility shims before s3prl)
-import upstream_adapters
-from effspeech.cli import main as cli
-from effspeech.trainer import model
-from effspeech.trainer.guard import BadAudio, BadDataLog, GuardedCollate, GuardedDataset, tapped_reads
-from effspeech.trainer.main import run
+import effspeech.superb  # noqa: F401  (compatibility shims before s3prl)
+from effspeech.superb.trainer import pipeline
+from effspeech.superb.trainer.audio_reads import BadAudio, tapped_reads
+from effspeech.superb.trainer.bad_data import BadDataLog, GuardedCollate, GuardedDataset
+from effspeech.superb.trainer.main import run
+from effspeech.superb.upstream import load_upstream, pad_short_waves
+from effspeech.tools.cli import main as cli
 
 RATE = 16000
 
@@ -97,15 +98,15 @@ def test_guarded_reader_converts_only_where_the_recipe_would_not(tmp_path, caplo
     soundfile.write(stereo, np.stack([tone, tone], axis=1), 44100)
     import torchaudio
 
-    with tapped_reads("fluent_commands"):  # IC's recipe: torchaudio.load, no resampling, no down-mix
+    with tapped_reads(converts_audio=False):  # IC's recipe: torchaudio.load, no resampling, no down-mix
         wav, rate = torchaudio.load(str(stereo))
     assert rate == RATE and wav.shape == (1, RATE)
     assert "down-mixed to mono" in caplog.text and "resampled to 16000" in caplog.text
-    with tapped_reads("diarization"):  # SD: soundfile.read, 1-D for mono; segments at 16 kHz offsets
+    with tapped_reads(converts_audio=False):  # SD: soundfile.read, 1-D for mono; segments at 16 kHz offsets
         assert soundfile.read(stereo)[0].shape == (RATE,)
         with pytest.raises(BadAudio, match="44100 Hz: this recipe reads segments at 16000 Hz offsets"):
             soundfile.read(stereo, start=100, stop=200)
-    with tapped_reads("speech_commands"):  # KS's sox effects do it themselves: left alone
+    with tapped_reads(converts_audio=True):  # KS's sox effects do it themselves: left alone
         assert torchaudio.load(str(stereo))[0].shape == (2, 44100)
     assert soundfile.read.__module__ == "soundfile"  # the tap is gone afterwards
 
@@ -117,7 +118,7 @@ def test_guarded_dataset_attributes_each_failure_to_its_file(tmp_path):
     import torchaudio
 
     dataset = GuardedDataset(WavList([good, bad, tmp_path / "missing.wav"]))
-    with tapped_reads("voxceleb1"):
+    with tapped_reads(converts_audio=False):  # SID
         items = [dataset[i] for i in range(3)]
         with pytest.raises(BadAudio, match="bad.wav: 1 NaN/inf samples"):
             torchaudio.load(str(bad))
@@ -157,7 +158,7 @@ def _argv(tmp_path: Path, upstream: str, *extra: str, task: str = "ks") -> list[
     ],
 )
 def test_bad_method_or_hyperparameter_fails_before_data_or_model(tmp_path, monkeypatch, extra, error, words):
-    monkeypatch.setattr(model, "build_pipeline", lambda *a: pytest.fail("a model was built"))
+    monkeypatch.setattr(pipeline, "build_pipeline", lambda *a: pytest.fail("a model was built"))
     start = time.time()
     with pytest.raises(error, match=words):
         run(_argv(tmp_path, "hubert_adapter", *extra))
@@ -174,8 +175,8 @@ def test_unknown_task_and_upstream_list_the_valid_names(tmp_path):
 @pytest.mark.parametrize("adapter", ["lora", "bitfit", "adapterbias", "cnn", "houlsby,prefix,lora"])
 def test_odd_inputs_give_right_lengths_with_the_other_methods(tiny_checkpoints, adapter):
     """tests/test_cli.py covers none/prefix/prompt/houlsby on every family; these are the remaining methods."""
-    expert = upstream_adapters.hubert_adapter(ckpt=tiny_checkpoints["hubert"], adapter=adapter).eval()
+    expert = load_upstream("hubert_adapter", tiny_checkpoints["hubert"], adapter)[0].eval()
     with torch.no_grad():
         for lengths, frames in [([120], 1), ([0, 399], 1), ([300, 16000], 49), ([16000 * 20], 999)]:
-            states = expert([torch.zeros(n) for n in lengths])["hidden_states"]
+            states = expert(pad_short_waves([torch.zeros(n) for n in lengths]))["hidden_states"]
             assert all(h.shape[:2] == (len(lengths), frames) and torch.isfinite(h).all() for h in states)

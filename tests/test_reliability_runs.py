@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import effspeech  # noqa: F401  (compatibility shims before s3prl)
-from effspeech.trainer import checkpoint
-from effspeech.trainer.guard import BadDataError
-from effspeech.trainer.main import run
-from effspeech.trainer.model import Pipeline
+import effspeech.superb  # noqa: F401  (compatibility shims before s3prl)
+from effspeech.superb import records
+from effspeech.superb.trainer.bad_data import BadDataError
+from effspeech.superb.trainer.main import run
+from effspeech.superb.trainer.pipeline import Pipeline
 from tests.test_reliability import corrupt
 from tests.test_trainer_e2e import REPO, train_argv
 
@@ -30,7 +30,7 @@ EVERY_2_STEPS = "config.runner.save_step=2,,config.runner.eval_dataloaders=['tes
 # $KILL_AT_REPLACE over its target: the moment between a checkpoint's complete temp file and its rename.
 KILLABLE = """
 import os, signal, sys
-from effspeech.trainer.main import main
+from effspeech.superb.trainer.main import main
 real, target = os.replace, os.environ.get("KILL_AT_REPLACE")
 def replace(src, dst):
     if target and str(dst).endswith(target):
@@ -80,7 +80,7 @@ def test_a_nan_step_is_skipped_and_counted(tmp_path, mini_superb, hubert_tiny, m
     report = results(tmp_path / "exp")["train"]
     assert report["steps"] == 4 and report["nonfinite_steps_skipped"] == 1
     assert "non-finite loss at step 2: update skipped" in (tmp_path / "exp" / "run.log").read_text()
-    adapters = checkpoint.load(tmp_path / "exp" / "states-4.ckpt")["Adapter"]["state"]
+    adapters = records.load_state(tmp_path / "exp" / "states-4.ckpt").adapter_state
     assert all(torch.isfinite(tensor).all() for tensor in adapters.values())
 
 
@@ -103,7 +103,7 @@ def test_a_failed_checkpoint_write_fails_loudly_and_keeps_the_previous(tmp_path,
     expdir = tmp_path / "exp"
     with pytest.raises(OSError, match="No space left on device"):
         run(train_argv("ks", expdir, mini_superb, hubert_tiny, SHORT))
-    assert checkpoint.load(expdir / "states-2.ckpt")["Step"] == 2
+    assert records.load_state(expdir / "states-2.ckpt").step == 2
     assert sorted(p.name for p in expdir.iterdir() if ".ckpt" in p.name) == ["states-2.ckpt"]  # no temp file
 
 
@@ -142,10 +142,10 @@ def finish(process: subprocess.Popen) -> int:
 
 def assert_same_run(a: Path, b: Path) -> None:
     """Adapters, featurizer and head bit-identical, and the same test metric."""
-    x, y = checkpoint.load(a / "states-8.ckpt"), checkpoint.load(b / "states-8.ckpt")
-    assert all(torch.equal(v, y["Adapter"]["state"][k]) for k, v in x["Adapter"]["state"].items())
-    for part in ("Featurizer", "Downstream"):
-        assert all(torch.equal(v, y[part][k]) for k, v in x[part].items()), part
+    x, y = records.load_state(a / "states-8.ckpt"), records.load_state(b / "states-8.ckpt")
+    assert all(torch.equal(v, y.adapter_state[k]) for k, v in x.adapter_state.items())
+    for part in ("featurizer", "downstream"):
+        assert all(torch.equal(v, getattr(y, part)[k]) for k, v in getattr(x, part).items()), part
     assert results(a)["metrics"]["test"] == results(b)["metrics"]["test"]
 
 
@@ -165,10 +165,10 @@ def test_sigkill_at_a_random_step_or_inside_a_save_resumes_to_the_same_run(tmp_p
     jobs[2].kill()
     assert [finish(job) for job in jobs] == [0, -signal.SIGKILL, -signal.SIGKILL]
 
-    assert [p.name for p in checkpoint.states_checkpoints(in_save)] == ["states-2.ckpt"]
+    assert [p.name for p in records.states_checkpoints(in_save)] == ["states-2.ckpt"]
     assert [p.name for p in in_save.glob(".states-4.ckpt.*.tmp")]  # the killed write's temp file, ignored
     for expdir in (in_save, anywhere):
-        last_step = checkpoint.load(checkpoint.states_checkpoints(expdir)[-1])["Step"]
+        last_step = records.load_state(records.states_checkpoints(expdir)[-1]).step
         assert last_step <= kill_step
         assert finish(launch(expdir, mini_superb, hubert_tiny, "-a")) == 0
         assert results(expdir)["train"]["resumed_from_step"] == last_step

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import soundfile
 
-from effspeech import cli
-from effspeech.synth import TASKS, espeak, generate, voices
-from effspeech.synth.audio import SAMPLE_RATE
+from effspeech.tools import cli
+from effspeech.tools.synth import espeak, voices
+from effspeech.tools.synth.audio import SAMPLE_RATE
+from effspeech.tools.synth.mini_superb import GENERATORS, generate
 
 pytestmark = pytest.mark.skipif(not espeak.shutil.which(espeak.BINARY), reason="espeak-ng is not installed")
 
@@ -24,8 +25,8 @@ def tiny(mini_superb) -> Path:
 
 def test_meta_json(tiny):
     summary = json.loads((tiny / "meta.json").read_text())
-    assert set(summary["tasks"]) == set(TASKS)
-    for task in TASKS:
+    assert set(summary["tasks"]) == set(GENERATORS)
+    for task in GENERATORS:
         meta = json.loads((tiny / task / "meta.json").read_text())
         assert (meta["preset"], meta["seed"], meta["engine"]["name"]) == ("tiny", 0, "espeak-ng")
         assert meta["engine"]["version"] == espeak.version()

@@ -15,12 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import effspeech  # noqa: F401  (compatibility shims before s3prl)
-from effspeech.checkpoints import make_checkpoint
-from effspeech.synth import espeak
-from effspeech.trainer.checkpoint import load
-from effspeech.trainer.main import run
-from effspeech.trainer.tasks import TASKS
+import effspeech.superb  # noqa: F401  (compatibility shims before s3prl)
+from effspeech.superb.random_upstream import make_checkpoint
+from effspeech.superb.tasks import by_alias
+from effspeech.superb.trainer.main import run
+from effspeech.tools.synth import espeak
 
 pytestmark = [
     pytest.mark.slow,
@@ -70,7 +69,7 @@ def train_argv(task: str, expdir: Path, data: Path, upstream: str, more: str = "
 @pytest.fixture
 def fixed_batch(monkeypatch):
     """Train on the epoch's first batch over and over: a loss that must go down, whatever the data order."""
-    from effspeech.trainer import runner as runner_module
+    from effspeech.superb.trainer import runner as runner_module
 
     real = runner_module.epoch_loader
 
@@ -83,6 +82,11 @@ def fixed_batch(monkeypatch):
         return [first] * (len(batches) - skip_batches)
 
     monkeypatch.setattr(runner_module, "epoch_loader", first_batch_only)
+
+
+def load(path: Path) -> dict:
+    """A checkpoint as it is on disk (the keys are a file format: tests read them, not the records module)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def free_port() -> int:
@@ -99,7 +103,7 @@ def results(expdir: Path) -> dict:
 def test_task_trains_evaluates_and_resumes(task, tmp_path, mini_superb, hubert_tiny, fixed_batch):
     import s3prl.hub
 
-    info = TASKS[{t.alias: name for name, t in TASKS.items()}[task]]
+    info = by_alias(task)
     expdir = tmp_path / "exp"
     runner = run(train_argv(task, expdir, mini_superb, hubert_tiny))
 

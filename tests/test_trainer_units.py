@@ -13,15 +13,17 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-import effspeech  # noqa: F401  (compatibility shims before s3prl)
-from effspeech.trainer import checkpoint, results
-from effspeech.trainer.args import parse_args
-from effspeech.trainer.config import adapter_plan, apply_overrides, finetune_lr, load_config
-from effspeech.trainer.datasets import DATA_KEYS, fill_data_paths
-from effspeech.trainer.experiment import _merge_args
-from effspeech.trainer.model import param_groups
-from effspeech.trainer.sampling import epoch_loader
-from effspeech.trainer.tasks import ALIASES, TASKS, default_config_path, resolve_task
+import effspeech.superb  # noqa: F401  (compatibility shims before s3prl)
+from effspeech.superb import records
+from effspeech.superb.tasks import ALIASES, TASKS, resolve_task
+from effspeech.superb.trainer.args import parse_args
+from effspeech.superb.trainer.config import adapter_plan, apply_overrides, finetune_lr, load_config
+from effspeech.superb.trainer.experiment import _merge_args
+from effspeech.superb.trainer.metrics import MetricTap
+from effspeech.superb.trainer.pipeline import param_groups
+from effspeech.superb.trainer.rng import rng_state, set_rng_state
+from effspeech.superb.trainer.sampling import epoch_loader
+from effspeech.tools.cli import main as cli
 
 
 def test_overrides_follow_s3prl_syntax():
@@ -55,7 +57,7 @@ def test_adapter_plan_takes_hyperparameters_and_rates_from_the_config():
 
 @pytest.mark.parametrize("task", sorted(TASKS))
 def test_shipped_configs_are_superb_settings(task):
-    config = load_config(default_config_path(task))
+    config = load_config(TASKS[task].config_path())
     steps = {"asr": 200000, "voxceleb1": 200000, "speech_commands": 200000, "fluent_commands": 200000}
     assert config["runner"]["total_steps"] == steps.get(task, 30000)
     assert config["optimizer"] == {"name": "TorchOptim", "torch_optim_name": "Adam", "lr": 1.0e-4}
@@ -90,10 +92,10 @@ def test_task_aliases_and_s3prl_names():
 
 
 def test_data_root_fills_every_tasks_keys(tmp_path):
-    for task, keys in DATA_KEYS.items():
+    for task in TASKS.values():
         config = {"downstream_expert": {"datarc": {"keep": 1}}}
-        filled = fill_data_paths(task, config, tmp_path)
-        assert len(filled) == len(keys) and all(value.startswith(str(tmp_path)) for value in filled.values())
+        filled = task.fill_data_paths(config, tmp_path)
+        assert len(filled) == len(task.data_keys) and all(value.startswith(str(tmp_path)) for value in filled.values())
         assert config["downstream_expert"]["datarc"]["keep"] == 1
 
 
@@ -114,9 +116,14 @@ def test_resumed_args_keep_runtime_flags_and_the_checkpoint_directory(tmp_path):
     assert merged.expdir == str(tmp_path / "new")
 
 
+def _state(step: int, **fields) -> records.TrainingState:
+    parts = {"adapter_spec": {}, "adapter_state": {}, "featurizer": {}, "downstream": {}}
+    return records.TrainingState(step, {"downstream": "speech_commands"}, {}, **{**parts, **fields})
+
+
 def test_atomic_save_keeps_the_previous_checkpoint_when_writing_fails(tmp_path, monkeypatch):
     path = tmp_path / "states-1.ckpt"
-    checkpoint.atomic_save({"Step": 1, "w": torch.ones(3)}, path)
+    records.save_state(_state(1, featurizer={"w": torch.ones(3)}), path)
 
     def broken_save(obj, file):
         file.write(b"partial")
@@ -124,27 +131,54 @@ def test_atomic_save_keeps_the_previous_checkpoint_when_writing_fails(tmp_path, 
 
     monkeypatch.setattr(torch, "save", broken_save)
     with pytest.raises(OSError, match="disk full"):
-        checkpoint.atomic_save({"Step": 2, "w": torch.zeros(3)}, path)
-    assert checkpoint.load(path)["Step"] == 1
+        records.save_state(_state(2), path)
+    assert records.load_state(path).step == 1
     assert [p.name for p in tmp_path.iterdir()] == ["states-1.ckpt"]  # no temp file left behind
+
+
+def test_checkpoints_keep_the_keys_of_the_first_release(tmp_path):
+    """Experiment directories written before the records module must still load and resume."""
+    old = {
+        "Step": 4, "Epoch": 1, "BatchInEpoch": 3, "WallTime": 2.5, "Args": {"downstream": "ks"}, "Config": {},
+        "Adapter": {"spec": {"lora": {}}, "state": {"lora.0.q.A": torch.ones(2)}}, "Featurizer": {},
+        "Downstream": {}, "Optimizer": {"state": {}}, "RNG": [{"torch": torch.ones(1)}], "WorldSize": 1,
+    }  # fmt: skip
+    torch.save(old, tmp_path / "states-4.ckpt")
+    state = records.load_state(tmp_path / "states-4.ckpt")
+    assert (state.step, state.epoch, state.batch_in_epoch, state.wall_time, state.nonfinite_steps) == (4, 1, 3, 2.5, 0)
+    assert state.adapter_spec == {"lora": {}} and state.upstream is None and state.scheduler is None
+    records.save_state(state, tmp_path / "again.ckpt")
+    again = torch.load(tmp_path / "again.ckpt", weights_only=True)
+    assert set(again) == set(old) | {"NonfiniteSteps"}
+    assert torch.equal(again["Adapter"]["state"]["lora.0.q.A"], old["Adapter"]["state"]["lora.0.q.A"])
+
+
+def test_a_file_that_is_no_checkpoint_is_named_with_what_it_lacks(tmp_path):
+    torch.save({"Step": 1, "Args": {}}, tmp_path / "other.ckpt")
+    with pytest.raises(ValueError, match=r"other.ckpt is not an effspeech checkpoint: it has no Config, Adapter"):
+        records.load_state(tmp_path / "other.ckpt")
+    records.save_state(_state(3), tmp_path / "dev-best.ckpt")
+    with pytest.raises(ValueError, match=r"dev-best.ckpt cannot be resumed: it has no Optimizer, RNG"):
+        records.load_state(tmp_path / "dev-best.ckpt").require_resumable(tmp_path / "dev-best.ckpt")
 
 
 def test_checkpoint_lookup_and_pruning(tmp_path):
     for step in (10, 2, 30):
-        checkpoint.atomic_save({"Step": step}, tmp_path / f"states-{step}.ckpt")
-    assert checkpoint.resolve(tmp_path).name == "states-30.ckpt"
-    checkpoint.prune(tmp_path, max_keep=2)
-    assert [p.name for p in checkpoint.states_checkpoints(tmp_path)] == ["states-10.ckpt", "states-30.ckpt"]
+        records.save_state(_state(step), tmp_path / records.states_name(step))
+    assert records.resolve_checkpoint(tmp_path).name == "states-30.ckpt"
+    assert records.best_checkpoint(tmp_path).name == "states-30.ckpt"  # no best-dev checkpoint recorded
+    records.prune_states(tmp_path, max_keep=2)
+    assert [p.name for p in records.states_checkpoints(tmp_path)] == ["states-10.ckpt", "states-30.ckpt"]
     with pytest.raises(FileNotFoundError):
-        checkpoint.resolve(tmp_path / "missing.ckpt")
+        records.resolve_checkpoint(tmp_path / "missing.ckpt")
 
 
 def test_rng_state_round_trips_through_a_weights_only_checkpoint(tmp_path):
     random.seed(1), np.random.seed(1), torch.manual_seed(1)
-    checkpoint.atomic_save({"RNG": [checkpoint.rng_state()]}, tmp_path / "rng.ckpt")
+    records.save_state(_state(1, rng=[rng_state()]), tmp_path / "rng.ckpt")
     expected = (random.random(), np.random.rand(), torch.rand(1))
     random.seed(2), np.random.seed(2), torch.manual_seed(2)
-    checkpoint.set_rng_state(checkpoint.load(tmp_path / "rng.ckpt")["RNG"][0])  # weights_only=True
+    set_rng_state(records.load_state(tmp_path / "rng.ckpt").rng[0])  # weights_only=True
     assert (random.random(), np.random.rand(), torch.rand(1)) == expected
 
 
@@ -185,8 +219,8 @@ def test_param_groups_give_each_method_its_rate():
     ]  # fmt: skip
 
 
-def test_results_capture_what_log_records_writes(tmp_path):
-    tap = results.MetricTap(None)
+def test_results_capture_what_log_records_writes(tmp_path, capsys):
+    tap = MetricTap(None)
     tap.add_scalar("asr/dev-clean-wer", 12.5, global_step=4)
     tap.add_scalar("emotion-fold1/test-acc", 0.5, global_step=4)
     tap.add_scalar("fluent_commands/test-intent_loss", 0.1, global_step=4)
@@ -194,10 +228,13 @@ def test_results_capture_what_log_records_writes(tmp_path):
     assert tap.latest() == {"dev-clean": {"wer": 12.5}, "test": {"acc": 0.5, "intent_loss": 0.1}}
     for fold, acc in (("f1", 0.5), ("f2", 0.7)):
         (tmp_path / fold).mkdir()
-        results.update(tmp_path / fold, "train", {"metrics": {"test": {"acc": acc}}}, {"task": "emotion"})
-    results.update(tmp_path / "f1", "evaluate", {"metrics": {"test": {"acc": 0.6}}}, {"task": "emotion"})
+        records.update_results(tmp_path / fold, "train", {"metrics": {"test": {"acc": acc}}}, {"task": "emotion"})
+    records.update_results(tmp_path / "f1", "evaluate", {"metrics": {"test": {"acc": 0.6}}}, {"task": "emotion"})
     merged = json.loads((tmp_path / "f1" / "results.json").read_text())
     assert merged["metrics"] == {"test": {"acc": 0.6}} and merged["train"]["metrics"]["test"]["acc"] == 0.5
-    assert results.average([tmp_path / "f1", tmp_path / "f2"])["metrics"] == {"test": {"acc": pytest.approx(0.65)}}
-    assert results.main([str(tmp_path / "f1"), str(tmp_path / "f2"), "--out", str(tmp_path / "er.json")]) == 0
+    average = records.average_results([tmp_path / "f1", tmp_path / "f2"])
+    assert average["metrics"] == {"test": {"acc": pytest.approx(0.65)}}
+    assert cli(["average", str(tmp_path / "f1"), str(tmp_path / "f2"), "--out", str(tmp_path / "er.json")]) == 0
     assert json.loads((tmp_path / "er.json").read_text())["metrics"]["test"]["acc"] == pytest.approx(0.65)
+    assert cli(["average", str(tmp_path / "f1"), str(tmp_path / "f3")]) == 2
+    assert "f3/results.json does not exist" in capsys.readouterr().err

@@ -10,7 +10,7 @@ from torch import nn
 
 from effspeech.anatomy import Anatomy
 from effspeech.injector import Injector
-from effspeech.methods.base import AdapterMethod, MethodConfig
+from effspeech.method import AdapterMethod, MethodConfig
 from effspeech.registry import register_adapter
 
 

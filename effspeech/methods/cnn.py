@@ -13,8 +13,9 @@ import torch
 from torch import nn
 
 from effspeech.anatomy import Anatomy
+from effspeech.errors import ConfigError
 from effspeech.injector import Injector
-from effspeech.methods.base import AdapterMethod, MethodConfig, require_positive
+from effspeech.method import AdapterMethod, MethodConfig, require_positive
 from effspeech.registry import register_adapter
 
 
@@ -53,7 +54,7 @@ class CnnAdapter(AdapterMethod):
         self._originals: list[torch.Tensor] = []
         for index in selected:
             if not 0 <= index < len(blocks):
-                raise ValueError(f"CnnConfig.blocks: {index} out of range for {len(blocks)} conv blocks")
+                raise ConfigError(f"CnnConfig.blocks: {index} out of range for {len(blocks)} conv blocks")
             conv = blocks[index][0]
             twin = ParallelConv(conv, self.config.scale)
             owner[str(index)] = twin

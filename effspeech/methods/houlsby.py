@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from torch import nn
 
 from effspeech.anatomy import Anatomy
+from effspeech.errors import ConfigError
 from effspeech.injector import Injector
-from effspeech.methods.base import AdapterMethod, MethodConfig, map_first, require_positive
+from effspeech.method import AdapterMethod, MethodConfig, require_positive
+from effspeech.methods.tensors import map_first
 from effspeech.registry import register_adapter
 
 PLACEMENTS = {"ffn": ("ffn",), "attn": ("attn",), "both": ("attn", "ffn")}
@@ -38,7 +40,7 @@ class HoulsbyConfig(MethodConfig):
     def validate(self) -> None:
         require_positive(self, "bottleneck")
         if self.placement not in PLACEMENTS:
-            raise ValueError(f"HoulsbyConfig.placement must be one of {sorted(PLACEMENTS)}, got {self.placement!r}")
+            raise ConfigError(f"HoulsbyConfig.placement must be one of {sorted(PLACEMENTS)}, got {self.placement!r}")
 
 
 @register_adapter("houlsby")

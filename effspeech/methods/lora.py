@@ -14,8 +14,9 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from effspeech.anatomy import TARGETS, Anatomy
+from effspeech.errors import ConfigError
 from effspeech.injector import Injector
-from effspeech.methods.base import AdapterMethod, MethodConfig, require_positive
+from effspeech.method import AdapterMethod, MethodConfig, require_positive
 from effspeech.registry import register_adapter
 
 
@@ -49,7 +50,7 @@ class LoraConfig(MethodConfig):
             require_positive(self, "alpha")
         unknown = [target for target in self.targets if target not in TARGETS]
         if unknown or not self.targets:
-            raise ValueError(f"LoraConfig.targets {self.targets} must be a non-empty subset of {list(TARGETS)}")
+            raise ConfigError(f"LoraConfig.targets {self.targets} must be a non-empty subset of {list(TARGETS)}")
 
 
 @register_adapter("lora")
@@ -66,7 +67,7 @@ class Lora(AdapterMethod):
             for target in self.config.targets:
                 linear = anatomy.target(index, target)
                 if not isinstance(linear, nn.Linear):
-                    raise ValueError(
+                    raise ConfigError(
                         f"lora target {target!r} of layer {index} is a {type(linear).__name__}, not Linear"
                     )
                 update = LowRankUpdate(linear.out_features, linear.in_features, self.config.rank, scale)

@@ -14,8 +14,10 @@ import torch
 from torch import nn
 
 from effspeech.anatomy import Anatomy
+from effspeech.errors import ConfigError
 from effspeech.injector import CallArguments, Injector
-from effspeech.methods.base import AdapterMethod, MethodConfig, prepend_rows, prepend_unmasked, require_positive
+from effspeech.method import AdapterMethod, MethodConfig, require_positive
+from effspeech.methods.tensors import prepend_rows, prepend_unmasked
 from effspeech.registry import register_adapter
 
 MAX_PREFIX_LENGTH = 512
@@ -36,7 +38,7 @@ class PrefixConfig(MethodConfig):
     def validate(self) -> None:
         require_positive(self, "length")
         if self.length > MAX_PREFIX_LENGTH:
-            raise ValueError(f"PrefixConfig.length must be at most {MAX_PREFIX_LENGTH}, got {self.length}")
+            raise ConfigError(f"PrefixConfig.length must be at most {MAX_PREFIX_LENGTH}, got {self.length}")
 
 
 def _pad_position_bias(attention: nn.Module, call: CallArguments, query_length: int, count: int) -> None:

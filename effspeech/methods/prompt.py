@@ -13,8 +13,10 @@ import torch
 from torch import nn
 
 from effspeech.anatomy import Anatomy
+from effspeech.errors import ConfigError
 from effspeech.injector import CallArguments, Injector
-from effspeech.methods.base import AdapterMethod, MethodConfig, prepend_rows, prepend_unmasked, require_positive
+from effspeech.method import AdapterMethod, MethodConfig, require_positive
+from effspeech.methods.tensors import prepend_rows, prepend_unmasked
 from effspeech.registry import register_adapter
 
 MAX_PROMPT_LENGTH = 512
@@ -27,7 +29,7 @@ class PromptConfig(MethodConfig):
     def validate(self) -> None:
         require_positive(self, "length")
         if self.length > MAX_PROMPT_LENGTH:
-            raise ValueError(f"PromptConfig.length must be at most {MAX_PROMPT_LENGTH}, got {self.length}")
+            raise ConfigError(f"PromptConfig.length must be at most {MAX_PROMPT_LENGTH}, got {self.length}")
 
 
 class Prompt(nn.Module):

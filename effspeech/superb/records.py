@@ -1,0 +1,304 @@
+"""The files of an experiment directory, and the one module that knows their names and keys:
+``states-<step>.ckpt`` and the recipes' best-dev checkpoints (``TrainingState``), ``results.json``
+(what a run measured), ``progress.json`` (where a running job is) and the atomic writer they share.
+
+Everything here is written so that a crash leaves either the old file or the complete new one:
+the bytes go to a temp file in the same directory, are flushed and fsynced, and the temp file is
+renamed over the target. Checkpoints hold plain containers and tensors only, so they load with
+``torch.load(weights_only=True)``."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import torch
+
+from effspeech.errors import ConfigError, MissingFileError
+
+RESULTS = "results.json"
+PROGRESS = "progress.json"
+STATES = re.compile(r"states-(\d+)\.ckpt$")
+
+
+# ------------------------------------------------------------------------------------------ writing
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
+    """Call ``write(file)`` on a temp file next to ``path``, then rename it over ``path``; on any error the
+    temp file is removed and ``path`` is untouched."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file what open() would have
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    return atomic_write(path, lambda file: file.write((json.dumps(data, indent=2) + "\n").encode()))
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    """A JSON record, ``{}`` when the file does not exist yet; a damaged file is an error naming it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path} is not valid JSON ({error}); move it away to start that record afresh") from error
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file, cached while its size and modification time stay the same."""
+    path = Path(path)
+    stat = path.stat()
+    return _cached_digest(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_digest(path: Path, size: int, mtime_ns: int) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+# -------------------------------------------------------------------------------------- checkpoints
+@dataclass
+class TrainingState:
+    """One checkpoint: what a resume needs and nothing frozen. On disk a dict with S3PRL-style keys
+    (``Step``, ``Args``, ``Config``, ...), the same since the first release."""
+
+    step: int
+    args: dict[str, Any]
+    config: dict[str, Any]
+    adapter_spec: dict[str, Any]
+    adapter_state: dict[str, torch.Tensor]
+    featurizer: dict[str, torch.Tensor]
+    downstream: dict[str, torch.Tensor]
+    optimizer: dict[str, Any] | None = None
+    rng: list[dict[str, Any]] | None = None  # one entry per DDP rank
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    wall_time: float = 0.0
+    nonfinite_steps: int = 0
+    world_size: int = 1
+    upstream: dict[str, torch.Tensor] | None = None  # -f: the upstream's trained tensors
+    scheduler: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {_KEYS[name]: getattr(self, name) for name in _KEYS}
+        data["Adapter"] = {"spec": self.adapter_spec, "state": self.adapter_state}
+        return {key: value for key, value in data.items() if value is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str | Path) -> TrainingState:
+        missing = [key for key in ("Step", "Args", "Config", "Adapter", "Featurizer", "Downstream") if key not in data]
+        if missing:
+            raise ConfigError(f"{source} is not an effspeech checkpoint: it has no {', '.join(missing)}")
+        values = {name: data[key] for name, key in _KEYS.items() if key in data}
+        return cls(adapter_spec=data["Adapter"]["spec"], adapter_state=data["Adapter"]["state"], **values)
+
+    def require_resumable(self, source: str | Path) -> None:
+        """A checkpoint to continue training from must carry the optimizer and the RNG states."""
+        missing = [key for key, value in (("Optimizer", self.optimizer), ("RNG", self.rng)) if value is None]
+        if missing:
+            raise ConfigError(f"{source} cannot be resumed: it has no {', '.join(missing)}")
+
+
+_KEYS = {  # TrainingState field -> key on disk (``Adapter`` holds spec and state)
+    "step": "Step",
+    "epoch": "Epoch",
+    "batch_in_epoch": "BatchInEpoch",
+    "wall_time": "WallTime",
+    "nonfinite_steps": "NonfiniteSteps",
+    "args": "Args",
+    "config": "Config",
+    "featurizer": "Featurizer",
+    "downstream": "Downstream",
+    "optimizer": "Optimizer",
+    "rng": "RNG",
+    "world_size": "WorldSize",
+    "upstream": "Upstream",
+    "scheduler": "Scheduler",
+}
+
+
+def save_state(state: TrainingState, path: str | Path) -> Path:
+    return atomic_write(path, lambda file: torch.save(state.to_dict(), file))
+
+
+def load_state(path: str | Path) -> TrainingState:
+    return TrainingState.from_dict(torch.load(path, map_location="cpu", weights_only=True), path)
+
+
+def states_name(step: int) -> str:
+    return f"states-{step}.ckpt"
+
+
+def states_checkpoints(expdir: str | Path) -> list[Path]:
+    """``states-<step>.ckpt`` files of an experiment, oldest step first."""
+    found = [path for path in Path(expdir).glob("states-*.ckpt") if STATES.search(path.name)]
+    return sorted(found, key=lambda path: int(STATES.search(path.name).group(1)))
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file, or the latest ``states-*.ckpt`` in a directory (S3PRL's ``-e DIR``)."""
+    path = Path(path)
+    if path.is_dir():
+        found = states_checkpoints(path)
+        if not found:
+            raise MissingFileError(f"no states-*.ckpt in {path}")
+        return found[-1]
+    if not path.is_file():
+        raise MissingFileError(f"checkpoint {path} does not exist")
+    return path
+
+
+def prune_states(expdir: str | Path, max_keep: int) -> None:
+    """Keep the newest ``max_keep`` ``states-*.ckpt``. Called after a save succeeded, so a failed save
+    never costs the checkpoint it was meant to replace."""
+    found = states_checkpoints(expdir)
+    for old in found[: max(0, len(found) - max_keep)]:
+        old.unlink()
+
+
+def best_checkpoint(expdir: str | Path) -> Path | None:
+    """The best-dev checkpoint the recipe asked to save (recorded in results.json), else the newest
+    ``states-*.ckpt``; None when the experiment saved nothing."""
+    expdir = Path(expdir)
+    for name in read_results(expdir).get("train", {}).get("best_checkpoints", []):
+        if (expdir / name).is_file():
+            return expdir / name
+    periodic = states_checkpoints(expdir)
+    return periodic[-1] if periodic else None
+
+
+# ------------------------------------------------------------------------------------- results.json
+def read_results(expdir: str | Path) -> dict[str, Any]:
+    """``<expdir>/results.json``, ``{}`` before the first run wrote it."""
+    return read_json(Path(expdir, RESULTS))
+
+
+def update_results(expdir: str | Path, section: str, entry: dict[str, Any], common: dict[str, Any]) -> Path:
+    """Merge one run (``section`` = train/evaluate) into results.json; ``metrics`` at the top level holds
+    the newest value of every split/metric over all runs."""
+    results = read_results(expdir)
+    results.update(common)
+    results[section] = entry
+    merged = results.get("metrics", {})
+    for split, values in entry.get("metrics", {}).items():
+        merged.setdefault(split, {}).update(values)
+    results["metrics"] = merged
+    return write_json(Path(expdir, RESULTS), results)
+
+
+def is_evaluated(expdir: str | Path) -> bool:
+    """Whether ``-m evaluate`` has reported the experiment's test metric."""
+    return "evaluate" in read_results(expdir)
+
+
+def evaluation(results: dict[str, Any]) -> tuple[str | None, dict[str, float]]:
+    """The split ``-m evaluate`` ran on and its metrics (``(None, {})`` before evaluation)."""
+    entry = results.get("evaluate", {})
+    split = entry.get("split")
+    return split, entry.get("metrics", {}).get(split, {})
+
+
+def trainable_params(results: dict[str, Any]) -> dict[str, int]:
+    """``upstream``, ``featurizer``, ``downstream`` and ``total`` trainable parameters of the run."""
+    return results.get("trainable_params", {})
+
+
+def earlier_training(expdir: str | Path, step: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """On resume: the evaluation history and training-loss curve of earlier sessions up to ``step``,
+    so that results.json describes the whole run."""
+    train = read_results(expdir).get("train", {})
+    history = [entry for entry in train.get("history", []) if entry["step"] <= step]
+    return history, [entry for entry in train.get("train_loss", []) if entry["step"] <= step]
+
+
+def average_results(expdirs: list[str | Path]) -> dict[str, Any]:
+    """Mean of each split/metric over experiments, e.g. the five IEMOCAP folds of ER (SUPERB's protocol)."""
+    runs = []
+    for expdir in expdirs:
+        if not Path(expdir, RESULTS).is_file():
+            raise MissingFileError(f"{Path(expdir, RESULTS)} does not exist: has that experiment run?")
+        runs.append(read_results(expdir))
+    sums: dict[str, dict[str, list[float]]] = {}
+    for run in runs:
+        for split, values in run.get("metrics", {}).items():
+            for metric, value in values.items():
+                sums.setdefault(split, {}).setdefault(metric, []).append(value)
+    return {
+        "experiments": [str(d) for d in expdirs],
+        "metrics": {
+            split: {metric: sum(v) / len(v) for metric, v in values.items() if len(v) == len(runs)}
+            for split, values in sums.items()
+        },
+    }
+
+
+# ------------------------------------------------------------------------------------ progress.json
+@dataclass
+class Progress:
+    """Where a running job is, for whoever watches it (``effspeech leaderboard --status``, the demo)."""
+
+    step: int
+    total_steps: int
+    phase: str  # "train", or "evaluate <split>"
+    updated: float = 0.0
+
+    @property
+    def text(self) -> str:
+        return f"{self.step}/{self.total_steps}"
+
+
+class ProgressWriter:
+    """Writes ``progress.json`` at most every ``interval`` seconds (always when told to ``force``)."""
+
+    def __init__(self, expdir: str | Path, interval: float = 1.0) -> None:
+        self.path = Path(expdir, PROGRESS)
+        self.interval = interval
+        self._last = 0.0
+
+    def update(self, step: int, total_steps: int, phase: str = "train", force: bool = False) -> None:
+        now = time.time()
+        if force or now - self._last >= self.interval:
+            write_json(self.path, dataclasses.asdict(Progress(step, total_steps, phase, now)))
+            self._last = now
+
+
+def read_progress(expdir: str | Path) -> Progress | None:
+    """The job's last reported progress, None before its first step."""
+    try:
+        data = read_json(Path(expdir, PROGRESS))
+    except ConfigError:  # a damaged progress file says nothing about the experiment itself
+        return None
+    return Progress(**data) if data else None

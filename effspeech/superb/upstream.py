@@ -1,0 +1,155 @@
+"""The one way effspeech builds an upstream: ``load_upstream(name, ckpt, adapter)`` returns S3PRL's own
+expert (so hidden-state hooks, normalisation and downsampling are exactly S3PRL's) and the
+``AdapterSet`` attached to it. Every command (the trainer, params, bench, the leaderboard, the demo)
+and the ``upstream_adapters`` hub entries call it.
+
+``name`` is an effspeech entry (``hubert_adapter``, ``wav2vec2_adapter``, ``wavlm_adapter``,
+``hubert_mini_adapter``: an S3PRL family with a default checkpoint) or any ``s3prl.hub`` name."""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import importlib
+import logging
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from effspeech.engine import AdapterSet, attach
+from effspeech.errors import ConfigError, DownloadError, MissingFileError, UnknownNameError
+from effspeech.spec import parse_spec
+from effspeech.superb.embedded import embedded_file
+
+logger = logging.getLogger(__name__)
+
+MIN_SAMPLES = 400  # the CNN extractors of all three families see 400 samples (25 ms) for their first frame
+
+
+@dataclass(frozen=True)
+class UpstreamEntry:
+    family: str  # S3PRL's ``<family>_local`` loads the checkpoint
+    embedded: str  # the offline default (effspeech.superb.embedded): shipped, or built once at random
+    url: str | None = None  # the pretrained default S3PRL downloads; None: the embedded one is the default
+
+
+_CONVERTED = "https://huggingface.co/s3prl/converted_ckpts/resolve/main"
+ENTRIES = {
+    "hubert_adapter": UpstreamEntry("hubert", "hubert_tiny", f"{_CONVERTED}/hubert_base_ls960.pt"),
+    "wav2vec2_adapter": UpstreamEntry("wav2vec2", "wav2vec2_tiny", f"{_CONVERTED}/wav2vec_small.pt"),
+    "wavlm_adapter": UpstreamEntry("wavlm", "wavlm_tiny", f"{_CONVERTED}/wavlm_base_plus.pt"),
+    "hubert_mini_adapter": UpstreamEntry("hubert", "hubert_mini"),  # docs/hubert_mini.md
+}
+S3PRL_LOCAL = {f"{entry.family}_local": entry.family for entry in ENTRIES.values()}  # s3prl.hub names
+
+
+def load_upstream(
+    name: str,
+    ckpt: str | os.PathLike | None = None,
+    adapter: Any = None,
+    *,
+    refresh: bool = False,
+    model_config: str | None = None,
+) -> tuple[nn.Module, AdapterSet | None]:
+    """S3PRL's expert for ``name`` on ``ckpt`` (None: the entry's default), with the adapter spec attached
+    (None or ``"none"``: nothing attached, the AdapterSet is None)."""
+    spec = parse_spec(adapter)  # a malformed spec fails before any checkpoint is read
+    with quiet_s3prl():
+        if name in ENTRIES or name in S3PRL_LOCAL:  # built by the family's own hubconf, not all of s3prl.hub
+            family = family_of(name)
+            if ckpt is None and name in S3PRL_LOCAL:
+                raise ConfigError(f"{name} needs a checkpoint: -k PATH (ckpt=PATH)")
+            path = str(ckpt) if ckpt is not None else default_checkpoint(name, refresh)
+            if not os.path.isfile(path):
+                raise MissingFileError(f"upstream checkpoint not found: {path}")
+            hubconf = importlib.import_module(f"s3prl.upstream.{family}.hubconf")
+            expert = getattr(hubconf, f"{family}_local")(ckpt=path)
+        else:
+            check_name(name)
+            from s3prl import hub
+
+            expert = getattr(hub, name)(ckpt=None if ckpt is None else str(ckpt), model_config=model_config,
+                                        refresh=refresh)  # fmt: skip
+    return expert, attach(expert, spec) if spec else None
+
+
+def check_name(name: str) -> None:
+    """Refuse an upstream name that is neither an effspeech entry nor an ``s3prl.hub`` entry, in seconds."""
+    if name in ENTRIES or name in S3PRL_LOCAL:
+        return
+    with quiet_s3prl():
+        from s3prl import hub
+    if not name or not hasattr(hub, name):
+        close = difflib.get_close_matches(name or "", [n for n in dir(hub) if not n.startswith("_")], n=8)
+        raise UnknownNameError(
+            f"unknown upstream {name!r}; valid: {', '.join(ENTRIES)} (effspeech entries), or any s3prl.hub "
+            f"entry{' such as ' + ', '.join(close) if close else ''}"
+        )
+
+
+def family_of(name: str) -> str:
+    """The S3PRL family (hubert, wav2vec2, wavlm) an entry or an ``s3prl.hub`` ``<family>_local`` name loads."""
+    if name in ENTRIES:
+        return ENTRIES[name].family
+    if name in S3PRL_LOCAL:
+        return S3PRL_LOCAL[name]
+    raise UnknownNameError(f"unknown upstream {name!r} for a family; valid: {', '.join([*ENTRIES, *S3PRL_LOCAL])}")
+
+
+def default_checkpoint(name: str, refresh: bool = False) -> str:
+    """The default checkpoint of an entry: the pretrained one S3PRL downloads (cached), else the embedded
+    one. Offline with nothing cached, a clear error at once."""
+    entry = ENTRIES[name]
+    if entry.url is None:
+        return str(embedded_file(entry.embedded))
+    from s3prl.util.download import _urls_to_filepaths
+
+    cached = _urls_to_filepaths(entry.url, download=False)
+    if os.path.isfile(cached) and not refresh:
+        return cached
+    try:
+        return _urls_to_filepaths(entry.url, refresh=refresh)
+    except Exception as error:
+        raise DownloadError(
+            f"cannot download the default {entry.family} checkpoint from {entry.url} ({error}); "
+            "without network access pass a local checkpoint with -k PATH (ckpt=PATH)"
+        ) from error
+
+
+def offline_checkpoint(name: str) -> Path:
+    """The embedded checkpoint of an entry, for runs that must not download (the demo, the offline presets)."""
+    if name not in ENTRIES:
+        raise UnknownNameError(f"no embedded checkpoint for {name!r}; valid: {', '.join(ENTRIES)}")
+    return embedded_file(ENTRIES[name].embedded)
+
+
+def pad_short_waves(wavs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Zero-pad waves shorter than the extractor's receptive field to one frame: a batch of only such
+    waves would otherwise stop deep inside the CNN with a kernel-size error."""
+    if all(len(wav) >= MIN_SAMPLES for wav in wavs):
+        return list(wavs)
+    logger.warning("padding waves shorter than %d samples to one frame", MIN_SAMPLES)
+    return [nn.functional.pad(wav, (0, MIN_SAMPLES - len(wav))) if len(wav) < MIN_SAMPLES else wav for wav in wavs]
+
+
+@contextlib.contextmanager
+def quiet_s3prl() -> Iterator[None]:
+    """Building an upstream through S3PRL prints what no effspeech user can act on: "ESPnet is not
+    installed" (when ``s3prl.hub`` imports every upstream) and torch's deprecation warnings about
+    S3PRL's own code (``weight_norm``, ``torch.jit.script_method``). They are dropped here, and only here."""
+    noisy = logging.getLogger("s3prl.upstream.espnet_hubert.expert")
+    level = noisy.level
+    noisy.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            yield
+    finally:
+        noisy.setLevel(level)

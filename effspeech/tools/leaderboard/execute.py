@@ -1,0 +1,102 @@
+"""Run cells: skip finished ones, resume interrupted ones, run N at a time, record each cell's state.
+
+A cell is finished when its ``results.json`` holds an ``evaluate`` entry (the test metric). Each cell
+keeps ``cell.json`` (state, pid, return code, commands, the settings it was trained with) and
+``cell.log`` (its output) in its directory; the trainer's ``progress.json`` says where it is."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from effspeech.superb import records
+from effspeech.tools.leaderboard.grid import Cell, Launch
+
+STATE_FILE = "cell.json"
+LOG_FILE = "cell.log"
+
+Watcher = Callable[[records.Progress | None], None]
+
+
+def read_state(expdir: Path) -> dict:
+    return records.read_json(expdir / STATE_FILE)
+
+
+def write_state(expdir: Path, **state) -> None:
+    records.write_json(expdir / STATE_FILE, {**read_state(expdir), **state, "updated": time.time()})
+
+
+def has_started(expdir: Path) -> bool:
+    """Finished, or holding a checkpoint that a rerun would resume."""
+    return records.is_evaluated(expdir) or bool(records.states_checkpoints(expdir))
+
+
+def settings(launch: Launch, cell: Cell, expdir: Path) -> list[str]:
+    """What a cell is trained with: its ``run_downstream.py`` arguments, plus the SHA-256 of the ``-k``
+    checkpoint, so that a file replaced in place (a new shipped hubert_mini) makes the cells trained on
+    the old one stale."""
+    recorded = launch.train_args(cell, expdir, resume=False)
+    if "-k" in recorded:
+        checkpoint = Path(recorded[recorded.index("-k") + 1])
+        if checkpoint.is_file():
+            recorded += ["--checkpoint-sha256", records.file_digest(checkpoint)]
+    return recorded
+
+
+def is_stale(cell: Cell, expdir: Path, launch: Launch) -> bool:
+    """Whether the cell started (finished, or resumable) with other settings than ``launch`` would use now
+    (other steps, another upstream checkpoint). A finished stale cell is kept as it is and an unfinished
+    one is not resumed, since it would mix two settings: the caller says which and why."""
+    recorded = read_state(expdir).get("settings")
+    return bool(recorded) and has_started(expdir) and recorded != settings(launch, cell, expdir)
+
+
+def stale_cells(cells: list[Cell], out: Path, launch: Launch) -> list[Cell]:
+    return [cell for cell in cells if is_stale(cell, cell.expdir(out), launch)]
+
+
+def run_cell(cell: Cell, expdir: Path, launch: Launch, threads: int | None, watch: Watcher | None = None) -> int:
+    """Train (resuming if a checkpoint exists), then evaluate the best checkpoint; 0 on success. ``threads``:
+    OpenMP threads of the cell's processes (None: torch's default); ``watch`` is called with the trainer's
+    progress about once a second while the cell runs."""
+    expdir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+    resume = bool(records.states_checkpoints(expdir))
+    if not resume or "settings" not in read_state(expdir):
+        write_state(expdir, settings=settings(launch, cell, expdir))
+    with open(expdir / LOG_FILE, "a") as log:
+        code = _run(launch.train_command(cell, expdir, resume), expdir, log, env, "train", watch)
+        if code == 0:
+            best = records.best_checkpoint(expdir)
+            if best is None:
+                log.write("no checkpoint was saved: nothing to evaluate\n")
+                code = 1
+            else:
+                code = _run(launch.evaluate_command(best), expdir, log, env, "evaluate", watch)
+    write_state(expdir, state="done" if code == 0 and records.is_evaluated(expdir) else "failed", returncode=code)
+    return code
+
+
+def _run(command: list[str], expdir: Path, log, env: dict, phase: str, watch: Watcher | None) -> int:
+    log.write(f"$ {' '.join(command)}\n")
+    log.flush()
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    write_state(expdir, state="running", phase=phase, pid=process.pid, command=command)
+    while True:
+        try:
+            return process.wait(timeout=1.0 if watch else None)
+        except subprocess.TimeoutExpired:
+            watch(records.read_progress(expdir))
+
+
+def run_grid(cells: list[Cell], out: Path, launch: Launch, jobs: int, skip: list[Cell]) -> dict[Cell, int]:
+    """Run every unfinished cell except ``skip``, ``jobs`` at a time; return each run cell's exit status."""
+    pending = [cell for cell in cells if not records.is_evaluated(cell.expdir(out)) and cell not in skip]
+    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        codes = pool.map(lambda cell: run_cell(cell, cell.expdir(out), launch, threads), pending)
+        return dict(zip(pending, codes))

@@ -1,0 +1,158 @@
+"""The grid: which cells (upstream x method x task [x fold]) exist, the presets that say how long each
+trains, and the exact ``run_downstream.py`` commands a cell runs."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from effspeech.errors import UnknownNameError
+from effspeech.registry import available_adapters
+from effspeech.superb.tasks import ALIASES, Budget, Task, by_alias
+
+BASELINES = ("none", "finetune")  # the weighted sum on a frozen upstream, and S3PRL's -f
+
+
+def all_methods() -> list[str]:
+    """The baselines and every registered adapter method, plugins included."""
+    return [*BASELINES, *available_adapters()]
+
+
+@dataclass(frozen=True)
+class Cell:
+    upstream: str
+    method: str
+    task: str  # alias: ks, ic, sid, er, asr, sd
+    fold: int | None = None  # the fold of a task SUPERB cross-validates (ER: the IEMOCAP test session)
+
+    @property
+    def name(self) -> str:
+        fold = f"/fold{self.fold}" if self.fold is not None else ""
+        return f"{self.upstream}/{self.method}/{self.task}{fold}"
+
+    def expdir(self, out: Path) -> Path:
+        return out / self.name
+
+
+def cpu_settings(task: Task) -> dict[str, object]:
+    """What every task of the CPU presets changes in its SUPERB recipe to train a few hundred steps on one
+    CPU core: one optimizer update per batch (SID, ER and SD accumulate 4-8 batches in SUPERB), learning
+    rates ten times SUPERB's for the head and for fine-tuning (adapters keep theirs), and no loader
+    processes. Each task's own changes (dev-only evaluation, shorter inputs) are its ``Task.cpu`` budget."""
+    return {
+        "runner.gradient_accumulate_steps": 1,
+        "optimizer.lr": 1.0e-3,
+        "adapter.finetune.lr": 1.0e-4,
+        f"downstream_expert.{task.data_section}.num_workers": 0,
+    }
+
+
+@dataclass(frozen=True)
+class Preset:
+    """How long each task trains and where the data and upstream come from."""
+
+    name: str
+    protocol: str  # "superb": each task's SUPERB budget; "cpu": its CPU budget and cpu_settings; "uniform"
+    offline: bool  # embedded upstreams and generated Mini-SUPERB data
+    corpus: str | None = None  # the Mini-SUPERB size an offline preset generates
+    batch_size: int | None = None  # every task's training batch (None: the recipe's)
+    steps: int | None = None  # every task's training steps (None: its budget's)
+    eval_every: int | None = None  # every task's evaluation (and save) interval (None: its budget's)
+    folds: int | None = None  # folds of a cross-validated task (None: all of them)
+
+    def budget(self, task: Task) -> Budget:
+        base = {"superb": task.superb, "cpu": task.cpu}.get(self.protocol) or Budget(0, 0)
+        return Budget(self.steps or base.steps, self.eval_every or base.eval_every, base.config)
+
+    def overrides(self, task: Task) -> str:
+        budget = self.budget(task)
+        parts = [
+            f"config.runner.total_steps={budget.steps}",
+            f"config.runner.eval_step={budget.eval_every}",
+            f"config.runner.save_step={budget.eval_every}",
+            f"config.runner.log_step={max(1, budget.eval_every // 2)}",
+        ]
+        if self.batch_size is not None:
+            parts += [f"config.downstream_expert.{key}={self.batch_size}" for key in task.train_batch_keys]
+        settings = {**(cpu_settings(task) if self.protocol == "cpu" else {}), **budget.config}
+        parts += [f"config.{key}={value}" for key, value in settings.items()]
+        return ",,".join(parts)
+
+
+PRESETS = {
+    "smoke": Preset("smoke", "uniform", offline=True, corpus="tiny", batch_size=4, steps=4, eval_every=4, folds=1),
+    "mini": Preset("mini", "cpu", offline=True, corpus="small", batch_size=8),
+    "superb": Preset("superb", "superb", offline=False),
+}
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise UnknownNameError(f"unknown preset {name!r}; valid: {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def build_cells(upstreams: list[str], methods: list[str], tasks: list[str], preset: Preset) -> list[Cell]:
+    known = all_methods()
+    unknown = [m for m in methods if m not in known]
+    if unknown:
+        raise UnknownNameError(f"unknown method(s) {unknown}; valid: {', '.join(known)}")
+    bad_tasks = [t for t in tasks if t not in ALIASES]
+    if bad_tasks:
+        raise UnknownNameError(f"unknown task(s) {bad_tasks}; valid: {', '.join(ALIASES)}")
+    cells = []
+    for upstream in upstreams:
+        for method in methods:
+            for alias in tasks:
+                folds = by_alias(alias).folds
+                chosen = range(1, min(folds, preset.folds or folds) + 1) if folds > 1 else [None]
+                cells.extend(Cell(upstream, method, alias, fold) for fold in chosen)
+    return cells
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Everything a cell's commands need besides the cell and its directory."""
+
+    preset: Preset
+    checkpoints: dict[str, str | None]  # upstream -> -k path (None: the entry's own default)
+    data_root: str | None
+    launcher: str = "local"
+    nproc: int = 1
+    seed: int = 1337
+
+    def run_downstream(self) -> list[str]:
+        """How this machine starts ``run_downstream.py`` (the installed module, so any directory works)."""
+        torchrun = ["-m", "torch.distributed.run", f"--nproc_per_node={self.nproc}"]
+        return [sys.executable, *(torchrun if self.launcher == "torchrun" else []), "-m", "run_downstream"]
+
+    def train_args(self, cell: Cell, expdir: Path, resume: bool) -> list[str]:
+        """``run_downstream.py``'s arguments to train ``cell`` in ``expdir`` (``-a``: resume its latest checkpoint)."""
+        task = by_alias(cell.task)
+        args = ["-m", "train", "-u", cell.upstream, "-d", cell.task, "-p", str(expdir), "--seed", str(self.seed)]
+        overrides = self.preset.overrides(task)
+        if cell.fold is not None:
+            overrides += f",,{task.fold_override(cell.fold)}"
+        args += ["-o", overrides]
+        if self.checkpoints.get(cell.upstream):
+            args += ["-k", str(self.checkpoints[cell.upstream])]
+        args += ["-f", "--adapter", "none"] if cell.method == "finetune" else ["--adapter", cell.method]
+        if self.data_root:
+            args += ["--data-root", self.data_root]
+        if resume:
+            args.append("-a")
+        return args
+
+    def train_command(self, cell: Cell, expdir: Path, resume: bool) -> list[str]:
+        return [*self.run_downstream(), *self.train_args(cell, expdir, resume)]
+
+    def evaluate_command(self, checkpoint: Path) -> list[str]:
+        return [sys.executable, "-m", "run_downstream", "-m", "evaluate", "-e", str(checkpoint)]
+
+    def shell_line(self, cell: Cell, expdir: Path) -> str:
+        """One line per cell for a cluster scheduler: train, then evaluate the best dev checkpoint."""
+        train = shlex.join(self.train_command(cell, expdir, resume=False))
+        best = expdir / by_alias(cell.task).best_checkpoint
+        return f"{train} && {shlex.join(self.evaluate_command(best))}"

@@ -1,0 +1,167 @@
+"""Collect the cells' ``results.json`` into the leaderboard: one row per upstream x method, each task's
+test metric in SUPERB's direction, trainable parameters, and the mean score relative to fine-tuning."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import mean
+
+from effspeech.superb import records
+from effspeech.superb.tasks import by_alias
+from effspeech.tools.leaderboard.grid import Cell
+from effspeech.tools.leaderboard.status import cell_state
+
+
+@dataclass
+class Score:
+    """One task of one row: a value, or why there is none (failed, missing)."""
+
+    value: float | None = None
+    status: str = "missing"
+    trainable_total: int | None = None
+
+    def text(self) -> str:
+        return f"{100 * self.value:.2f}" if self.value is not None else self.status
+
+
+@dataclass
+class Row:
+    upstream: str
+    method: str
+    trainable_upstream: int | None = None
+    upstream_params: int | None = None
+    scores: dict[str, Score] = field(default_factory=dict)
+    relative_to_finetune: float | None = None
+
+    @property
+    def share(self) -> float | None:
+        if self.trainable_upstream is None or not self.upstream_params:
+            return None
+        return self.trainable_upstream / self.upstream_params
+
+
+def upstream_size(upstream: str, checkpoint: str | None) -> int:
+    """Parameters of an upstream as loaded, before any adapter: the denominator of the share."""
+    from effspeech.count import count_parameters
+    from effspeech.superb.upstream import load_upstream
+
+    return count_parameters(load_upstream(upstream, checkpoint)[0])
+
+
+def test_metric(results: dict, alias: str) -> float | None:
+    """The cell's test metric as a fraction (S3PRL's ASR logs WER in percent, the others fractions)."""
+    task = by_alias(alias)
+    value = records.evaluation(results)[1].get(task.metric)
+    return value / 100 if value is not None and task.in_percent else value
+
+
+def task_score(cells: list[Cell], out: Path) -> tuple[Score, dict]:
+    """The task's score over its cells (ER: the mean of the folds); any unfinished fold spoils it."""
+    values, results = [], {}
+    for cell in cells:
+        expdir = cell.expdir(out)
+        results = records.read_results(expdir)
+        value = test_metric(results, cell.task)
+        if value is None:
+            state = cell_state(expdir)
+            return Score(status="failed" if state in ("failed", "interrupted") else "missing"), results
+        values.append(value)
+    total = records.trainable_params(results).get("total")
+    return Score(mean(values), "done", total), results
+
+
+def relative(score: float, finetune: float, task: str) -> float | None:
+    """score / fine-tuning score, on accuracy-like scales (error rates become 1 - error); None where
+    fine-tuning scores nothing (say a WER of 100 %), as no ratio to nothing means anything."""
+    if not by_alias(task).higher_is_better:
+        score, finetune = 1 - score, 1 - finetune
+    return score / finetune if finetune > 0 else None
+
+
+def build_rows(cells: list[Cell], out: Path, upstream_params: dict[str, int]) -> list[Row]:
+    grouped: dict[tuple[str, str], dict[str, list[Cell]]] = {}
+    for cell in cells:
+        grouped.setdefault((cell.upstream, cell.method), {}).setdefault(cell.task, []).append(cell)
+    rows = []
+    for (upstream, method), tasks in grouped.items():
+        row = Row(upstream, method, upstream_params=upstream_params.get(upstream))
+        for task, task_cells in tasks.items():
+            row.scores[task], results = task_score(task_cells, out)
+            if row.trainable_upstream is None and records.trainable_params(results):
+                row.trainable_upstream = records.trainable_params(results).get("upstream")
+        rows.append(row)
+    for row in rows:
+        reference = next((r for r in rows if r.upstream == row.upstream and r.method == "finetune"), None)
+        if reference is None:
+            continue
+        ratios = [
+            relative(score.value, reference.scores[task].value, task)
+            for task, score in row.scores.items()
+            if score.value is not None and task in reference.scores and reference.scores[task].value is not None
+        ]
+        ratios = [ratio for ratio in ratios if ratio is not None]
+        row.relative_to_finetune = mean(ratios) if ratios else None
+    return rows
+
+
+def _header(tasks: list[str]) -> list[str]:
+    arrows = {True: "↑", False: "↓"}
+    metric_columns = [
+        f"{alias.upper()} {by_alias(alias).metric.upper()} {arrows[by_alias(alias).higher_is_better]}"
+        for alias in tasks
+    ]
+    return ["upstream", "method", "trainable upstream params", "share of upstream %", *metric_columns, "rel. to FT"]
+
+
+def _cells(row: Row, tasks: list[str]) -> list[str]:
+    return [
+        row.upstream,
+        row.method,
+        "" if row.trainable_upstream is None else str(row.trainable_upstream),
+        "" if row.share is None else f"{100 * row.share:.4f}",
+        *[row.scores.get(task, Score()).text() for task in tasks],
+        "" if row.relative_to_finetune is None else f"{row.relative_to_finetune:.3f}",
+    ]
+
+
+def write_outputs(rows: list[Row], tasks: list[str], out: Path) -> list[Path]:
+    header = _header(tasks)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cells(row, tasks)) + " |" for row in rows]
+    note = (
+        "\nMetrics in % on each task's test split (ER: mean of the IEMOCAP folds). "
+        "rel. to FT: mean over tasks of score / fine-tuning score (error rates as 1 - error; "
+        "a task where fine-tuning scores 0 on that scale is left out).\n"
+    )
+    paths = [out / "leaderboard.md", out / "leaderboard.csv", out / "leaderboard.json"]
+    paths[0].write_text("\n".join(lines) + "\n" + note)
+    with open(paths[1], "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(_cells(row, tasks) for row in rows)
+    records = [
+        {
+            "upstream": row.upstream,
+            "method": row.method,
+            "trainable_upstream_params": row.trainable_upstream,
+            "upstream_params": row.upstream_params,
+            "share_of_upstream": row.share,
+            "scores": {
+                task: {
+                    "metric": by_alias(task).metric,
+                    "higher_is_better": by_alias(task).higher_is_better,
+                    "value": score.value,
+                    "status": score.status,
+                    "trainable_total": score.trainable_total,
+                }
+                for task, score in row.scores.items()
+            },
+            "relative_to_finetune": row.relative_to_finetune,
+        }
+        for row in rows
+    ]
+    paths[2].write_text(json.dumps(records, indent=2) + "\n")
+    return paths
