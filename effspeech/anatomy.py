@@ -64,6 +64,18 @@ class Anatomy:
             raise ConfigError(f"layer indices {bad} out of range for an upstream with {count} layers")
         return sorted({index % count for index in selected})
 
+    def encoder_layer_norms(self) -> list[nn.LayerNorm]:
+        """The transformer's LayerNorms: the two of every layer and the encoder's own."""
+        per_layer = [norm for layer in self.layers for norm in (layer.self_attn_layer_norm, layer.final_layer_norm)]
+        return [*per_layer, self.encoder.layer_norm]
+
+    def name_of(self, parameter: nn.Parameter) -> str:
+        """A parameter's name in the network (what an unfrozen tensor's state-dict key is built from)."""
+        for name, candidate in self.parameters.items():
+            if candidate is parameter:
+                return name
+        raise KeyError(f"{tuple(parameter.shape)} tensor is not a parameter of the {self.family} network")
+
     def target(self, layer_index: int, name: str) -> nn.Module:
         module = self.layers[layer_index]
         for part in TARGETS[name].split("."):

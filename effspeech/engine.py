@@ -34,11 +34,17 @@ def attach(model: nn.Module, spec: str | list | tuple | dict) -> AdapterSet:
     base.add_module(anatomy.root, CONTAINER, container)
     injectors: dict[str, Injector] = {}
     methods = {}
-    for name, config in configs.items():
-        method = get_method(name)(config)
-        injectors[name] = Injector()
-        container[name] = method.attach(anatomy, injectors[name])
-        methods[name] = method
+    try:
+        for name, config in configs.items():
+            method = get_method(name)(config)
+            injectors[name] = Injector()
+            container[name] = method.attach(anatomy, injectors[name])
+            methods[name] = method
+    except BaseException:  # a method that refuses this model leaves it exactly as it was
+        for injector in reversed(list(injectors.values())):
+            injector.undo_all()
+        base.undo_all()
+        raise
     parameter = next(iter(anatomy.parameters.values()))
     container.to(device=parameter.device, dtype=parameter.dtype)
     adapters = AdapterSet(anatomy, methods, container, injectors, base)
@@ -47,7 +53,8 @@ def attach(model: nn.Module, spec: str | list | tuple | dict) -> AdapterSet:
 
 
 def adapters_of(model: nn.Module) -> AdapterSet | None:
-    """The ``AdapterSet`` attached to ``model`` (an upstream built with adapters elsewhere), or None."""
+    """The ``AdapterSet`` attached to ``model`` (an upstream built with adapters elsewhere), or None when it
+    has none; a model the anatomy does not know raises ``UnsupportedModelError``, as ``attach`` does."""
     container = getattr(find_anatomy(model).root, CONTAINER, None)
     return getattr(container, "owner", None)
 
@@ -90,10 +97,8 @@ class AdapterSet:
         return count_parameters(self.parameters())
 
     def num_trainable_by_method(self) -> dict[str, int]:
-        counts = dict.fromkeys(self.methods, 0)
-        for key, parameter in self.named_parameters():
-            counts[key.split(".", 1)[0]] += parameter.numel()
-        return counts
+        named = list(self.named_parameters())
+        return {name: count_parameters(p for key, p in named if key.startswith(f"{name}.")) for name in self.methods}
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Only what the adapters own or unfroze, detached, keyed ``<method>.<path>``."""

@@ -7,6 +7,10 @@ Each error also derives from the built-in type it replaces, so ``except ValueErr
 
 from __future__ import annotations
 
+import sys
+
+USER_ERROR = 2  # the exit status of a command that an EffspeechError refused or stopped
+
 
 class EffspeechError(Exception):
     """Base of the user-facing errors."""
@@ -34,3 +38,9 @@ class UnsupportedModelError(EffspeechError, TypeError):
 
 class DownloadError(EffspeechError, RuntimeError):
     """A checkpoint that has to be downloaded cannot be (offline, say); the message says what to pass instead."""
+
+
+def report(error: EffspeechError, prog: str) -> int:
+    """Print ``error`` as the one line a command ends with (``prog: error: ...``); return the exit status."""
+    print(f"{prog}: error: {error}", file=sys.stderr)
+    return USER_ERROR

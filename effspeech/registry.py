@@ -10,7 +10,8 @@ from effspeech.errors import ConfigError, UnknownNameError
 
 ENTRY_POINT_GROUP = "effspeech.adapters"
 
-_METHODS: dict[str, type] = {}
+_METHODS: dict[str, type] = {}  # in registration order: the built-ins' own order, then plugins
+_BROKEN: dict[str, str] = {}  # plugin name -> why it failed to load
 _loaded = False
 
 
@@ -40,8 +41,8 @@ def _load_all() -> None:
         try:
             method = entry.load()
         except Exception as error:  # one broken plugin must not take the built-ins down with it
-            message = f"adapter plugin {entry.name!r} ({entry.value}) failed to load and is left out: {error!r}"
-            warnings.warn(message, stacklevel=2)
+            _BROKEN[entry.name] = f"adapter plugin {entry.name!r} ({entry.value}) failed to load: {error!r}"
+            warnings.warn(_BROKEN[entry.name], stacklevel=2)
             continue
         if entry.name not in _METHODS:
             register_adapter(entry.name)(method)
@@ -49,13 +50,22 @@ def _load_all() -> None:
 
 def available_adapters() -> list[str]:
     """Sorted names of every registered adapter method."""
+    return sorted(registered_adapters())
+
+
+def registered_adapters() -> list[str]:
+    """Every registered adapter method in a stable order: the built-ins as ``effspeech.methods`` lists them,
+    then the plugins (the order of the leaderboard's rows and the benchmark's)."""
     _load_all()
-    return sorted(_METHODS)
+    return list(_METHODS)
 
 
 def get_method(name: str) -> type:
-    """The method class registered as ``name``; the error lists the valid names."""
+    """The method class registered as ``name``; the error lists the valid names, or says why a plugin of
+    that name could not be loaded."""
     _load_all()
+    if name in _BROKEN and name not in _METHODS:
+        raise ConfigError(_BROKEN[name])
     if name not in _METHODS:
         raise UnknownNameError(f"unknown adapter method {name!r}; valid names: {', '.join(available_adapters())}")
     return _METHODS[name]

@@ -28,10 +28,11 @@ def parse_spec(spec: str | list | tuple | dict | None) -> Spec:
         parsed = {}
         for name, hyperparameters in spec.items():
             if hyperparameters is not None and not isinstance(hyperparameters, dict):
-                raise TypeError(f"adapter spec for {name!r} must be a dict of hyperparameters, got {hyperparameters!r}")
+                given = repr(hyperparameters)
+                raise ConfigError(f"adapter spec for {name!r} must be a dict of hyperparameters, got {given}")
             parsed[str(name)] = dict(hyperparameters or {})
         return parsed
-    raise TypeError(f"an adapter spec is a name, a list of names or a dict, not {type(spec).__name__}")
+    raise ConfigError(f"an adapter spec is a name, a list of names or a dict, not {type(spec).__name__}")
 
 
 def resolve_configs(spec: str | list | tuple | dict | None) -> dict[str, Any]:

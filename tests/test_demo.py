@@ -61,3 +61,15 @@ def test_a_demo_trained_on_another_upstream_checkpoint_is_refused_and_kept(tmp_p
     with pytest.raises(ConfigError, match="was trained with other settings or on another upstream checkpoint"):
         run_demo("hubert_adapter", "houlsby", steps=2, expdir=expdir, jobs=1)
     assert (expdir / "states-2.ckpt").read_bytes() == saved  # nothing saved is lost
+
+
+def test_a_demo_folder_from_before_the_leaderboard_cells_is_checked_against_its_recorded_upstream(
+    tmp_path, cached_tiny
+):
+    expdir = tmp_path / "demo"
+    expdir.mkdir()
+    (expdir / "states-240.ckpt").write_bytes(b"trained on an older checkpoint")
+    (expdir / "upstream.sha256").write_text("0" * 64 + "\n")  # what the old demo recorded
+    with pytest.raises(ConfigError, match="was trained with other settings or on another upstream checkpoint"):
+        run_demo("hubert_adapter", "houlsby", steps=2, expdir=expdir, jobs=1)
+    assert (expdir / "states-240.ckpt").read_bytes() == b"trained on an older checkpoint"

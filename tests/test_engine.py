@@ -11,7 +11,9 @@ from effspeech.spec import parse_spec
 
 from .conftest import FAMILIES
 
-ALL_METHODS = ("houlsby", "adapterbias", "bitfit", "lora", "prefix", "prompt", "cnn")
+ALL_METHODS = (
+    "houlsby", "adapterbias", "bitfit", "lora", "prefix", "prompt", "cnn", "dora", "ia3", "parallel", "lnfit", "elp",
+)  # fmt: skip
 
 
 def _train(expert, adapters, wavs, steps: int = 3) -> None:

@@ -11,7 +11,8 @@ from effspeech.superb.random_upstream import build_network
 
 from .conftest import FAMILIES
 
-ZERO_INIT = ("houlsby", "adapterbias", "lora", "cnn")
+ZERO_INIT = ("houlsby", "adapterbias", "lora", "cnn", "dora", "ia3", "parallel", "lnfit")
+ALL = ("houlsby", "adapterbias", "bitfit", "lora", "prefix", "prompt", "cnn", "dora", "ia3", "parallel", "lnfit", "elp")
 
 
 def expected_count(method: str, network) -> int:
@@ -27,6 +28,12 @@ def expected_count(method: str, network) -> int:
         "prompt": 10 * d,
         "bitfit": sum(p.numel() for n, p in network.named_parameters() if is_trained_bias(n, False)),
         "cnn": sum(block[0].weight.numel() for block in network.feature_extractor.conv_layers),
+        "dora": layers * 2 * (2 * d * 8 + d),
+        "ia3": layers * (d + d + f),
+        "parallel": layers * (2 * d * 32 + 32 + d),
+        "lnfit": layers * 4 * d + 2 * d,
+        # E- and L-adapter per layer: down, up (bottleneck 256), LayerNorm; P: 10 frames
+        "elp": 2 * layers * (2 * d * 256 + 256 + d + 2 * d) + 10 * d,
     }[method]
 
 
@@ -42,7 +49,12 @@ PAPER_COUNTS_HUBERT_BASE = {
     "lora": 294_912,
     "prefix": 184_320,
     "prompt": 7_680,
+    "dora": 313_344,  # the issue's 12*2*(2*768*8 + 768)
+    "ia3": 55_296,  # 12*(768 + 768 + 3072)
+    "parallel": 599_424,  # 12*(2*768*32 + 32 + 768)
+    "lnfit": 38_400,  # 12*4*768 + 2*768
 }
+ELP_HUBERT_BASE = 9_506_304  # 2 * 12 * 395,776 (E and L) + 10 * 768 (P)
 
 
 @pytest.mark.parametrize("method", sorted(PAPER_COUNTS_HUBERT_BASE))
@@ -74,19 +86,36 @@ def test_bitfit_count_on_hubert_base_is_the_encoder_biases(hubert_base):
         adapters.detach()
 
 
+def test_elp_count_on_hubert_base(hubert_base):
+    """L-adapters sit on the hidden states S3PRL's expert collects: on the bare network they are refused."""
+    flags = {name: p.requires_grad for name, p in hubert_base.named_parameters()}
+    with pytest.raises(ValueError, match="L-adapters act on the hidden states S3PRL's expert collects"):
+        effspeech.attach(hubert_base, "elp")
+    assert {name: p.requires_grad for name, p in hubert_base.named_parameters()} == flags  # left as it was
+    assert not hasattr(hubert_base, "effspeech_adapters")
+    adapters = effspeech.attach(hubert_base, {"elp": {"l": False}})
+    try:
+        by_part = {part: sum(p.numel() for k, p in adapters.named_parameters() if k.startswith(f"elp.{part}"))
+                   for part in ("e", "p")}  # fmt: skip
+        assert by_part == {"e": 4_749_312, "p": 7680}  # 12 * (2*768*256 + 256 + 768 + 2*768)
+    finally:
+        adapters.detach()
+
+
 @pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("method", sorted(PAPER_COUNTS_HUBERT_BASE) + ["bitfit", "cnn"])
+@pytest.mark.parametrize("method", sorted(PAPER_COUNTS_HUBERT_BASE) + ["bitfit", "cnn", "elp"])
 def test_counts_on_tiny_configs(load_expert, family, method):
     expert = load_expert(family)
     adapters = effspeech.attach(expert, method)
     assert adapters.num_trainable() == expected_count(method, expert.model)
 
 
-def test_specs_compose_and_counts_add(load_expert):
+@pytest.mark.parametrize("first", ["houlsby", "dora"])
+def test_specs_compose_and_counts_add(load_expert, first):
     expert = load_expert("hubert")
-    adapters = effspeech.attach(expert, ["houlsby", "cnn"])
+    adapters = effspeech.attach(expert, [first, "cnn"])
     by_method = adapters.num_trainable_by_method()
-    assert by_method == {"houlsby": expected_count("houlsby", expert.model), "cnn": expected_count("cnn", expert.model)}
+    assert by_method == {first: expected_count(first, expert.model), "cnn": expected_count("cnn", expert.model)}
     assert adapters.num_trainable() == sum(by_method.values())
 
 
@@ -110,8 +139,8 @@ def test_lora_update_reaches_the_output_through_fused_attention(load_expert, wav
     with torch.no_grad():
         before = expert(wavs)["last_hidden_state"]
         adapters = effspeech.attach(expert, "lora")
-        for update in adapters.methods["lora"]._sites:
-            update[1].B.normal_(std=0.5)
+        for _, _, update in adapters.methods["lora"].folded.sites:
+            update.B.normal_(std=0.5)
         after = expert(wavs)["last_hidden_state"]
     assert (after - before).abs().max().item() > 1e-3
 
@@ -121,7 +150,7 @@ def test_lora_merge_matches_unmerged_and_unmerge_is_exact(load_expert, wavs, fam
     expert = load_expert(family)
     adapters = effspeech.attach(expert, {"lora": {"targets": ["q", "k", "v", "out", "fc1", "fc2"]}})
     with torch.no_grad():
-        for _, update in adapters.methods["lora"]._sites:
+        for _, _, update in adapters.methods["lora"].folded.sites:
             update.B.normal_(std=0.1)
         unmerged = expert(wavs)["hidden_states"]
         adapters.merge()
@@ -272,3 +301,128 @@ def test_cnn_merge_folds_twins_into_the_convs_and_unmerge_is_exact(load_expert, 
         assert (a - b).abs().max().item() <= 1e-4
         assert torch.equal(a, c)
     assert (unmerged[-1] - plain).abs().max().item() > 1e-3  # the twins do act, merged or not
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("method", ALL)
+def test_every_method_moves_the_output_once_its_tensors_change(load_expert, wavs, family, method):
+    """Zero-initialised tensors included (LoRA's B, a bottleneck's up projection): an update that never
+    reached the output would train nothing."""
+    expert = load_expert(family)
+    adapters = effspeech.attach(expert, method)
+    with torch.no_grad():
+        before = expert(wavs)["hidden_states"]
+        for parameter in adapters.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.1)
+        after = expert(wavs)["hidden_states"]
+    assert max((a - b).abs().max().item() for a, b in zip(before, after)) > 1e-3
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("method", ["lora", "dora", "ia3"])
+def test_merge_matches_unmerged_and_detach_after_merge_restores_the_tensors(load_expert, wavs, family, method):
+    expert = load_expert(family)
+    original = {name: p.detach().clone() for name, p in expert.named_parameters()}
+    with torch.no_grad():
+        plain = expert(wavs)["hidden_states"]
+    adapters = effspeech.attach(expert, method)
+    with torch.no_grad():
+        for parameter in adapters.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.1)
+        unmerged = expert(wavs)["hidden_states"]
+        adapters.merge()
+        assert not hasattr(expert.model.encoder.layers[0].self_attn.k_proj, "parametrizations")
+        merged = expert(wavs)["hidden_states"]
+        adapters.unmerge()
+        again = expert(wavs)["hidden_states"]
+        adapters.merge()
+    adapters.detach()
+    for a, b, c in zip(unmerged, merged, again):
+        assert (a - b).abs().max().item() <= 1e-4
+        assert torch.equal(a, c)
+    assert all(torch.equal(p, original[name]) for name, p in expert.named_parameters())
+    with torch.no_grad():
+        assert all(torch.equal(a, b) for a, b in zip(plain, expert(wavs)["hidden_states"]))
+
+
+def _copy_linear(linear: torch.nn.Linear) -> torch.nn.Linear:
+    """A plain Linear holding a (possibly parametrized) linear's original weight and bias."""
+    copy = torch.nn.Linear(linear.in_features, linear.out_features)
+    originals = getattr(linear, "parametrizations", {})
+    with torch.no_grad():
+        for name in ("weight", "bias"):
+            source = originals[name].original if name in originals else getattr(linear, name)
+            getattr(copy, name).copy_(source)
+    return copy
+
+
+def test_dora_matches_peft_on_the_same_weights(load_expert):
+    peft = pytest.importorskip("peft")
+    expert = load_expert("hubert")
+    adapters = effspeech.attach(expert, "dora")
+    q_proj = expert.model.encoder.layers[0].self_attn.q_proj
+    (update,) = [p for module, _, p in adapters.methods["dora"].folded.sites if module is q_proj]
+    holder = torch.nn.Module()
+    holder.q_proj = _copy_linear(q_proj)
+    peft.inject_adapter_in_model(peft.LoraConfig(r=8, lora_alpha=8, use_dora=True, target_modules=["q_proj"]), holder)
+    with torch.no_grad():
+        update.B.normal_(std=0.2)
+        update.magnitude.mul_(torch.rand_like(update.magnitude) + 0.5)
+        holder.q_proj.lora_A["default"].weight.copy_(update.A)
+        holder.q_proj.lora_B["default"].weight.copy_(update.B)
+        holder.q_proj.lora_magnitude_vector["default"].weight.copy_(update.magnitude)
+        x = torch.randn(6, q_proj.in_features)
+        ours = torch.nn.functional.linear(x, q_proj.weight, q_proj.bias)
+        assert (ours - holder.q_proj(x)).abs().max().item() <= 1e-5
+        assert (ours - torch.nn.functional.linear(x, holder.q_proj.base_layer.weight, q_proj.bias)).abs().max() > 1e-2
+
+
+def test_ia3_matches_peft_on_the_same_weights(load_expert):
+    peft = pytest.importorskip("peft")
+    expert = load_expert("wav2vec2")
+    adapters = effspeech.attach(expert, "ia3")
+    layer = expert.model.encoder.layers[1]
+    vectors = expert.effspeech_adapters["ia3"]["1"]
+    holder = torch.nn.Module()
+    holder.k_proj, holder.v_proj = _copy_linear(layer.self_attn.k_proj), _copy_linear(layer.self_attn.v_proj)
+    holder.fc2 = _copy_linear(layer.fc2)
+    config = peft.IA3Config(target_modules=["k_proj", "v_proj", "fc2"], feedforward_modules=["fc2"])
+    peft.inject_adapter_in_model(config, holder)
+    with torch.no_grad():
+        for name, vector in (("k_proj", vectors.key), ("v_proj", vectors.value), ("fc2", vectors.ffn)):
+            vector.mul_(torch.rand_like(vector) + 0.5)
+            scale = getattr(holder, name).ia3_l["default"]
+            scale.copy_(vector.view(scale.shape))
+        for name, ours in (("k_proj", layer.self_attn.k_proj), ("v_proj", layer.self_attn.v_proj), ("fc2", layer.fc2)):
+            x = torch.randn(6, ours.in_features)
+            expected = getattr(holder, name)(x)
+            assert (torch.nn.functional.linear(x, ours.weight, ours.bias) - expected).abs().max().item() <= 1e-5, name
+    assert adapters.num_trainable() == expected_count("ia3", expert.model)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_elp_l_adapters_adapt_what_the_head_reads_not_what_the_next_layer_reads(load_expert, wavs, family):
+    expert = load_expert(family)
+    with torch.no_grad():
+        plain = expert(wavs)["hidden_states"]
+    adapters = effspeech.attach(expert, {"elp": {"e": False, "p": False}})
+    with torch.no_grad():
+        adapted = expert(wavs)["hidden_states"]
+    l_adapters = expert.effspeech_adapters["elp"].l
+    assert torch.equal(adapted[0], plain[0])  # the encoder's input has no L-adapter
+    with torch.no_grad():
+        for index in range(1, len(plain)):  # state i is layer i-1's output, from an unchanged stream
+            expected = plain[index] + l_adapters[str(index - 1)](plain[index])
+            assert (adapted[index] - expected).abs().max().item() <= 1e-5
+    assert adapters.num_trainable() == len(plain[1:]) * (2 * plain[0].size(-1) * 256 + 256 + 3 * plain[0].size(-1))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_elp_p_adapter_frames_are_gone_from_every_hidden_state(load_expert, wavs, family):
+    expert = load_expert(family)
+    with torch.no_grad():
+        plain = expert(wavs)["hidden_states"]
+        effspeech.attach(expert, {"elp": {"e": False, "l": False, "length": 7}})
+        prompted = expert(wavs)["hidden_states"]
+    assert [h.shape for h in prompted] == [h.shape for h in plain]
+    assert (prompted[1] - plain[1]).abs().max().item() > 1e-4  # the frames do take part in attention

@@ -69,7 +69,7 @@ def test_a_plugin_method_is_a_row_of_the_grid(plugin_env, tmp_path, hubert_tiny)
 
 
 def test_a_plugin_method_is_a_row_of_the_benchmark(plugin_env, tmp_path, hubert_tiny):
-    code = "from effspeech.tools.bench.setups import all_methods; print(','.join(all_methods()))"
+    code = "from effspeech.superb.methods import all_methods; print(','.join(all_methods()))"
     listed = subprocess.run([sys.executable, "-c", code], env=plugin_env, capture_output=True, text=True)
     assert "gain" in listed.stdout.strip().split(",")  # the benchmark's default method list
 

@@ -14,6 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 import effspeech.superb  # noqa: F401  (compatibility shims before s3prl)
+from effspeech.methods import BUILT_IN
 from effspeech.superb import records
 from effspeech.superb.tasks import ALIASES, TASKS, resolve_task
 from effspeech.superb.trainer.args import parse_args
@@ -64,15 +65,7 @@ def test_shipped_configs_are_superb_settings(task):
     assert config["runner"]["gradient_accumulate_steps"] == {"voxceleb1": 4, "emotion": 8, "diarization": 4}.get(
         task, 1
     )
-    methods = {
-        "houlsby",
-        "adapterbias",
-        "bitfit",
-        "lora",
-        "prefix",
-        "prompt",
-        "cnn",
-    }  # built-ins (plugins: optimizer.lr)
+    methods = set(BUILT_IN)  # every built-in has a rate (plugins train at optimizer.lr)
     assert methods | {"finetune"} == set(config["adapter"])
     assert all(entry["lr"] > config["adapter"]["finetune"]["lr"] for name, entry in config["adapter"].items()
                if name != "finetune")  # fmt: skip
@@ -166,7 +159,9 @@ def test_checkpoint_lookup_and_pruning(tmp_path):
     for step in (10, 2, 30):
         records.save_state(_state(step), tmp_path / records.states_name(step))
     assert records.resolve_checkpoint(tmp_path).name == "states-30.ckpt"
-    assert records.best_checkpoint(tmp_path).name == "states-30.ckpt"  # no best-dev checkpoint recorded
+    assert records.best_checkpoint(tmp_path, "dev-best.ckpt").name == "states-30.ckpt"  # no best-dev one saved
+    records.save_state(_state(20), tmp_path / "dev-best.ckpt")
+    assert records.best_checkpoint(tmp_path, "dev-best.ckpt").name == "dev-best.ckpt"
     records.prune_states(tmp_path, max_keep=2)
     assert [p.name for p in records.states_checkpoints(tmp_path)] == ["states-10.ckpt", "states-30.ckpt"]
     with pytest.raises(FileNotFoundError):
@@ -226,10 +221,13 @@ def test_results_capture_what_log_records_writes(tmp_path, capsys):
     tap.add_scalar("fluent_commands/test-intent_loss", 0.1, global_step=4)
     tap.add_scalar("speech_commands/train-acc", 0.9, global_step=4)  # training records are not results
     assert tap.latest() == {"dev-clean": {"wer": 12.5}, "test": {"acc": 0.5, "intent_loss": 0.1}}
+    run = records.RunInfo("emotion", "er", "hubert_adapter", None, {}, False, {"total": 1}, str(tmp_path))
     for fold, acc in (("f1", 0.5), ("f2", 0.7)):
         (tmp_path / fold).mkdir()
-        records.update_results(tmp_path / fold, "train", {"metrics": {"test": {"acc": acc}}}, {"task": "emotion"})
-    records.update_results(tmp_path / "f1", "evaluate", {"metrics": {"test": {"acc": 0.6}}}, {"task": "emotion"})
+        train = records.TrainRecord(4, 4, None, 1.0, 1, {"test": {"acc": acc}}, [], [], [], 0, {})
+        records.write_results(tmp_path / fold, train, run)
+    evaluated = records.EvaluateRecord("dev-best.ckpt", 4, "test", 1.0, {"test": {"acc": 0.6}}, {})
+    records.write_results(tmp_path / "f1", evaluated, run)
     merged = json.loads((tmp_path / "f1" / "results.json").read_text())
     assert merged["metrics"] == {"test": {"acc": 0.6}} and merged["train"]["metrics"]["test"]["acc"] == 0.5
     average = records.average_results([tmp_path / "f1", tmp_path / "f2"])

@@ -1,5 +1,7 @@
 """S3PRL-style hub entries that attach effspeech adapters (``-u hubert_adapter`` and friends)."""
 
-from upstream_adapters.hubconf import ENTRIES, hubert_adapter, hubert_mini_adapter, wav2vec2_adapter, wavlm_adapter
+from upstream_adapters import hubconf
+from upstream_adapters.hubconf import ENTRIES
 
-__all__ = ["ENTRIES", "hubert_adapter", "hubert_mini_adapter", "wav2vec2_adapter", "wavlm_adapter"]
+globals().update(ENTRIES)
+__all__ = ["ENTRIES", "hubconf", *ENTRIES]

@@ -1,9 +1,8 @@
-"""S3PRL-style hub entries: ``<family>_adapter(ckpt=None, adapter=None)`` returns S3PRL's expert with the
-adapters attached (``effspeech.adapters_of(expert)`` is their ``AdapterSet``). Without ``ckpt`` each
-uses the same pretrained default as S3PRL's ``hubert``/``wav2vec2``/``wavlm``, and
-``hubert_mini_adapter`` the small HuBERT shipped with effspeech. Each is
-``effspeech.superb.upstream.load_upstream``, which the effspeech commands call directly; extra keyword
-arguments (S3PRL's runner passes ``model_config``) are ignored, as S3PRL's ``<family>_local`` does."""
+"""S3PRL-style hub entries, one per effspeech entry (``hubert_adapter``, ``wav2vec2_adapter``,
+``wavlm_adapter``, ``hubert_mini_adapter``): ``<name>(ckpt=None, adapter=None, refresh=False, **kwargs)``
+returns S3PRL's expert with the adapters attached (``effspeech.adapters_of(expert)`` is their
+``AdapterSet``). Each is ``effspeech.superb.upstream.load_upstream``, where the entries are defined;
+``kwargs`` go to S3PRL's expert (``model_config``, ``legacy``, ``fairseq``)."""
 
 from __future__ import annotations
 
@@ -11,32 +10,18 @@ from collections.abc import Callable
 
 from torch import nn
 
-from effspeech.superb.upstream import load_upstream
+from effspeech.superb import upstream
 
 
-def hubert_adapter(ckpt: str | None = None, adapter=None, refresh: bool = False, **kwargs) -> nn.Module:
-    """HuBERT (default: Base, LibriSpeech 960 h) with adapters."""
-    return load_upstream("hubert_adapter", ckpt, adapter, refresh=refresh)[0]
+def _hub_function(name: str) -> Callable[..., nn.Module]:
+    def entry(ckpt: str | None = None, adapter=None, refresh: bool = False, **kwargs) -> nn.Module:
+        return upstream.load_upstream(name, ckpt, adapter, refresh=refresh, **kwargs)[0]
+
+    entry.__name__ = entry.__qualname__ = name
+    entry.__doc__ = f"{upstream.ENTRIES[name].description}, with adapters."
+    return entry
 
 
-def wav2vec2_adapter(ckpt: str | None = None, adapter=None, refresh: bool = False, **kwargs) -> nn.Module:
-    """wav2vec 2.0 (default: Base, LibriSpeech 960 h) with adapters."""
-    return load_upstream("wav2vec2_adapter", ckpt, adapter, refresh=refresh)[0]
-
-
-def wavlm_adapter(ckpt: str | None = None, adapter=None, refresh: bool = False, **kwargs) -> nn.Module:
-    """WavLM (default: Base+) with adapters."""
-    return load_upstream("wavlm_adapter", ckpt, adapter, refresh=refresh)[0]
-
-
-def hubert_mini_adapter(ckpt: str | None = None, adapter=None, refresh: bool = False, **kwargs) -> nn.Module:
-    """The small HuBERT pretrained on Mini-SUPERB's train splits (docs/hubert_mini.md), with adapters."""
-    return load_upstream("hubert_mini_adapter", ckpt, adapter, refresh=refresh)[0]
-
-
-ENTRIES: dict[str, Callable[..., nn.Module]] = {
-    "hubert_adapter": hubert_adapter,
-    "wav2vec2_adapter": wav2vec2_adapter,
-    "wavlm_adapter": wavlm_adapter,
-    "hubert_mini_adapter": hubert_mini_adapter,
-}
+ENTRIES: dict[str, Callable[..., nn.Module]] = {name: _hub_function(name) for name in upstream.ENTRIES}
+globals().update(ENTRIES)  # hubert_adapter, wav2vec2_adapter, ...: S3PRL's hubs find entries as module attributes
+__all__ = ["ENTRIES", *ENTRIES]

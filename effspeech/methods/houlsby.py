@@ -1,4 +1,5 @@
-"""Houlsby et al. (2019) bottleneck adapters: ``h + W_up GELU(W_down h)`` after a sublayer's output."""
+"""Houlsby et al. (2019) bottleneck adapters: ``h + W_up GELU(W_down h)`` after a sublayer's output, ``W_up``
+zero-initialised, so the adapter starts as the identity."""
 
 from __future__ import annotations
 
@@ -10,25 +11,11 @@ from effspeech.anatomy import Anatomy
 from effspeech.errors import ConfigError
 from effspeech.injector import Injector
 from effspeech.method import AdapterMethod, MethodConfig, require_positive
-from effspeech.methods.tensors import map_first
+from effspeech.methods.bottleneck import Bottleneck
+from effspeech.methods.tensors import residual_hook
 from effspeech.registry import register_adapter
 
 PLACEMENTS = {"ffn": ("ffn",), "attn": ("attn",), "both": ("attn", "ffn")}
-
-
-class Bottleneck(nn.Module):
-    """Residual bottleneck MLP; the up projection starts at zero so the adapter starts as the identity."""
-
-    def __init__(self, dim: int, bottleneck: int) -> None:
-        super().__init__()
-        self.down = nn.Linear(dim, bottleneck)
-        self.activation = nn.GELU()
-        self.up = nn.Linear(bottleneck, dim)
-        nn.init.zeros_(self.up.weight)
-        nn.init.zeros_(self.up.bias)
-
-    def forward(self, h):
-        return h + self.up(self.activation(self.down(h)))
 
 
 @dataclass
@@ -52,10 +39,9 @@ class Houlsby(AdapterMethod):
         for place in PLACEMENTS[self.config.placement]:
             adapters = nn.ModuleDict()
             for index in anatomy.layer_indices(self.config.layers):
-                adapter = Bottleneck(anatomy.dim, self.config.bottleneck)
-                adapters[str(index)] = adapter
+                adapter = adapters[str(index)] = Bottleneck(anatomy.dim, self.config.bottleneck, nn.GELU())
                 layer = anatomy.layers[index]
                 site = layer.fc2 if place == "ffn" else layer.self_attn
-                injector.forward_hook(site, lambda _m, _a, out, adapter=adapter: map_first(out, adapter))
+                injector.forward_hook(site, residual_hook(adapter))
             owner[place] = adapters
         return owner

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torch.nn.utils import parametrize
 
 from effspeech.anatomy import TARGETS, Anatomy
 from effspeech.errors import ConfigError
 from effspeech.injector import Injector
 from effspeech.method import AdapterMethod, MethodConfig, require_positive
+from effspeech.methods.folding import Foldable, FoldedTensors
 from effspeech.registry import register_adapter
 
 
@@ -50,17 +50,21 @@ class LoraConfig(MethodConfig):
             require_positive(self, "alpha")
         unknown = [target for target in self.targets if target not in TARGETS]
         if unknown or not self.targets:
-            raise ConfigError(f"LoraConfig.targets {self.targets} must be a non-empty subset of {list(TARGETS)}")
+            name = type(self).__name__
+            raise ConfigError(f"{name}.targets {self.targets} must be a non-empty subset of {list(TARGETS)}")
 
 
 @register_adapter("lora")
-class Lora(AdapterMethod):
+class Lora(Foldable, AdapterMethod):
     Config = LoraConfig
+
+    def update(self, linear: nn.Linear, scale: float) -> nn.Module:
+        """The parametrization of one target's weight."""
+        return LowRankUpdate(linear.out_features, linear.in_features, self.config.rank, scale)
 
     def attach(self, anatomy: Anatomy, injector: Injector) -> nn.Module:
         scale = (self.config.alpha or self.config.rank) / self.config.rank
-        self._sites: list[tuple[nn.Module, LowRankUpdate]] = []
-        self._merged: list[torch.Tensor] = []
+        self.folded = FoldedTensors()
         owner = nn.ModuleDict()
         for index in anatomy.layer_indices(self.config.layers):
             per_layer = nn.ModuleDict()
@@ -68,34 +72,9 @@ class Lora(AdapterMethod):
                 linear = anatomy.target(index, target)
                 if not isinstance(linear, nn.Linear):
                     raise ConfigError(
-                        f"lora target {target!r} of layer {index} is a {type(linear).__name__}, not Linear"
+                        f"{self.name} target {target!r} of layer {index} is a {type(linear).__name__}, not Linear"
                     )
-                update = LowRankUpdate(linear.out_features, linear.in_features, self.config.rank, scale)
-                injector.parametrize(linear, "weight", update)
-                per_layer[target] = update
-                self._sites.append((linear, update))
+                per_layer[target] = self.update(linear, scale)
+                self.folded.parametrize(injector, linear, "weight", per_layer[target])
             owner[str(index)] = per_layer
-        injector.on_detach(self.unmerge)
         return owner
-
-    @property
-    def merged(self) -> bool:
-        return bool(self._merged)
-
-    @torch.no_grad()
-    def merge(self) -> None:
-        """Fold ``B A`` into the weights for inference at the cost of no adapter at all."""
-        if self.merged:
-            return
-        for linear, update in self._sites:
-            parametrize.remove_parametrizations(linear, "weight", leave_parametrized=False)
-            self._merged.append(linear.weight.detach().clone())
-            linear.weight.add_(update.delta().to(linear.weight.dtype))
-
-    @torch.no_grad()
-    def unmerge(self) -> None:
-        """Restore the exact original weights and the trainable parametrization."""
-        for (linear, update), original in zip(self._sites, self._merged):
-            linear.weight.copy_(original)
-            parametrize.register_parametrization(linear, "weight", update)
-        self._merged = []

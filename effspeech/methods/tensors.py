@@ -1,5 +1,6 @@
-"""Tensor edits that several methods share: applying a function to a module's main output, and
-prepending learned rows to a time-major sequence and its padding mask (prefix and prompt tuning)."""
+"""Tensor edits that several methods share: applying a function to a module's main output (and the
+sequential-adapter hook built on it), and prepending learned rows to a time-major sequence and its
+padding mask (prefix and prompt tuning)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ def map_first(output: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
     if isinstance(output, tuple):
         return (fn(output[0]), *output[1:])
     return fn(output)
+
+
+def residual_hook(adapter: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
+    """A forward hook that adds ``adapter(h)`` to a sublayer's main output ``h``: a sequential adapter."""
+    return lambda _module, _args, output: map_first(output, lambda h: h + adapter(h))
 
 
 def prepend_rows(rows: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

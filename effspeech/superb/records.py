@@ -189,31 +189,75 @@ def prune_states(expdir: str | Path, max_keep: int) -> None:
         old.unlink()
 
 
-def best_checkpoint(expdir: str | Path) -> Path | None:
-    """The best-dev checkpoint the recipe asked to save (recorded in results.json), else the newest
-    ``states-*.ckpt``; None when the experiment saved nothing."""
-    expdir = Path(expdir)
-    for name in read_results(expdir).get("train", {}).get("best_checkpoints", []):
-        if (expdir / name).is_file():
-            return expdir / name
+def best_checkpoint(expdir: str | Path, name: str) -> Path | None:
+    """What to evaluate: the recipe's best-dev checkpoint ``name`` (``Task.best_checkpoint``) when it was
+    saved, else the newest ``states-*.ckpt``; None when the experiment saved nothing."""
+    if Path(expdir, name).is_file():
+        return Path(expdir, name)
     periodic = states_checkpoints(expdir)
     return periodic[-1] if periodic else None
 
 
 # ------------------------------------------------------------------------------------- results.json
+@dataclass
+class RunInfo:
+    """What was run: the top level of results.json, rewritten by every train and evaluate run."""
+
+    task: str
+    task_alias: str
+    upstream: str
+    upstream_ckpt: str | None
+    adapter: dict[str, Any]  # the resolved spec
+    upstream_trainable: bool
+    trainable_params: dict[str, int]  # upstream, featurizer, downstream, total
+    expdir: str
+
+
+@dataclass
+class TrainRecord:
+    """results.json's ``train`` section: one training run, summed over its resumed sessions."""
+
+    steps: int
+    total_steps: int
+    resumed_from_step: int | None
+    wall_time_s: float
+    world_size: int
+    metrics: dict[str, dict[str, float]]  # the last evaluation of each split
+    history: list[dict[str, Any]]  # every evaluation: step, split, metric, value
+    train_loss: list[dict[str, float]]  # the mean loss per log_step
+    best_checkpoints: list[str]
+    nonfinite_steps_skipped: int
+    bad_data: dict[str, Any]
+    trainable_digest_per_rank: list[str] | None = None  # written when the run ends
+
+
+@dataclass
+class EvaluateRecord:
+    """results.json's ``evaluate`` section: ``-m evaluate`` of one checkpoint."""
+
+    checkpoint: str
+    step: int
+    split: str
+    wall_time_s: float
+    metrics: dict[str, dict[str, float]]
+    bad_data: dict[str, Any]
+
+
 def read_results(expdir: str | Path) -> dict[str, Any]:
     """``<expdir>/results.json``, ``{}`` before the first run wrote it."""
     return read_json(Path(expdir, RESULTS))
 
 
-def update_results(expdir: str | Path, section: str, entry: dict[str, Any], common: dict[str, Any]) -> Path:
-    """Merge one run (``section`` = train/evaluate) into results.json; ``metrics`` at the top level holds
-    the newest value of every split/metric over all runs."""
+def write_results(expdir: str | Path, record: TrainRecord | EvaluateRecord, run: RunInfo) -> Path:
+    """Merge one run into results.json; ``metrics`` at the top level holds the newest value of every
+    split/metric over both sections."""
+    section = "train" if isinstance(record, TrainRecord) else "evaluate"
+    entry = {key: value for key, value in dataclasses.asdict(record).items() if value is not None}
     results = read_results(expdir)
-    results.update(common)
+    results.update(dataclasses.asdict(run))
     results[section] = entry
     merged = results.get("metrics", {})
-    for split, values in entry.get("metrics", {}).items():
+    for split, values in entry["metrics"].items():
         merged.setdefault(split, {}).update(values)
     results["metrics"] = merged
     return write_json(Path(expdir, RESULTS), results)
@@ -238,7 +282,8 @@ def trainable_params(results: dict[str, Any]) -> dict[str, int]:
 
 def earlier_training(expdir: str | Path, step: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """On resume: the evaluation history and training-loss curve of earlier sessions up to ``step``,
-    so that results.json describes the whole run."""
+    so that results.json describes the whole run. Missing (results.json deleted): nothing to restore,
+    which the caller reports."""
     train = read_results(expdir).get("train", {})
     history = [entry for entry in train.get("history", []) if entry["step"] <= step]
     return history, [entry for entry in train.get("train_loss", []) if entry["step"] <= step]

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from effspeech.engine import AdapterSet, attach
-from effspeech.errors import ConfigError, DownloadError, MissingFileError, UnknownNameError
+from effspeech.errors import DownloadError, MissingFileError, UnknownNameError
 from effspeech.spec import parse_spec
 from effspeech.superb.embedded import embedded_file
 
@@ -36,15 +36,22 @@ MIN_SAMPLES = 400  # the CNN extractors of all three families see 400 samples (2
 class UpstreamEntry:
     family: str  # S3PRL's ``<family>_local`` loads the checkpoint
     embedded: str  # the offline default (effspeech.superb.embedded): shipped, or built once at random
+    description: str  # what the entry is, for its hub function
     url: str | None = None  # the pretrained default S3PRL downloads; None: the embedded one is the default
 
 
 _CONVERTED = "https://huggingface.co/s3prl/converted_ckpts/resolve/main"
 ENTRIES = {
-    "hubert_adapter": UpstreamEntry("hubert", "hubert_tiny", f"{_CONVERTED}/hubert_base_ls960.pt"),
-    "wav2vec2_adapter": UpstreamEntry("wav2vec2", "wav2vec2_tiny", f"{_CONVERTED}/wav2vec_small.pt"),
-    "wavlm_adapter": UpstreamEntry("wavlm", "wavlm_tiny", f"{_CONVERTED}/wavlm_base_plus.pt"),
-    "hubert_mini_adapter": UpstreamEntry("hubert", "hubert_mini"),  # docs/hubert_mini.md
+    "hubert_adapter": UpstreamEntry(
+        "hubert", "hubert_tiny", "HuBERT (default: Base, LibriSpeech 960 h)", f"{_CONVERTED}/hubert_base_ls960.pt"
+    ),
+    "wav2vec2_adapter": UpstreamEntry(
+        "wav2vec2", "wav2vec2_tiny", "wav2vec 2.0 (default: Base, LibriSpeech 960 h)", f"{_CONVERTED}/wav2vec_small.pt"
+    ),
+    "wavlm_adapter": UpstreamEntry("wavlm", "wavlm_tiny", "WavLM (default: Base+)", f"{_CONVERTED}/wavlm_base_plus.pt"),
+    "hubert_mini_adapter": UpstreamEntry(
+        "hubert", "hubert_mini", "The small HuBERT pretrained on Mini-SUPERB's train splits (docs/hubert_mini.md)"
+    ),
 }
 S3PRL_LOCAL = {f"{entry.family}_local": entry.family for entry in ENTRIES.values()}  # s3prl.hub names
 
@@ -56,32 +63,32 @@ def load_upstream(
     *,
     refresh: bool = False,
     model_config: str | None = None,
+    **options: Any,
 ) -> tuple[nn.Module, AdapterSet | None]:
     """S3PRL's expert for ``name`` on ``ckpt`` (None: the entry's default), with the adapter spec attached
-    (None or ``"none"``: nothing attached, the AdapterSet is None)."""
+    (None or ``"none"``: nothing attached, the AdapterSet is None). ``options`` go to S3PRL's expert as
+    they would from S3PRL's own hub (``legacy=True``, ``fairseq=True`` for fairseq checkpoints, ...)."""
     spec = parse_spec(adapter)  # a malformed spec fails before any checkpoint is read
     with quiet_s3prl():
-        if name in ENTRIES or name in S3PRL_LOCAL:  # built by the family's own hubconf, not all of s3prl.hub
-            family = family_of(name)
-            if ckpt is None and name in S3PRL_LOCAL:
-                raise ConfigError(f"{name} needs a checkpoint: -k PATH (ckpt=PATH)")
+        if name in ENTRIES:  # built by the family's own hubconf, without importing all of s3prl.hub
+            family = ENTRIES[name].family
             path = str(ckpt) if ckpt is not None else default_checkpoint(name, refresh)
-            if not os.path.isfile(path):
+            if not path.startswith("http") and not os.path.isfile(path):
                 raise MissingFileError(f"upstream checkpoint not found: {path}")
             hubconf = importlib.import_module(f"s3prl.upstream.{family}.hubconf")
-            expert = getattr(hubconf, f"{family}_local")(ckpt=path)
+            expert = getattr(hubconf, f"{family}_local")(ckpt=path, model_config=model_config, **options)
         else:
             check_name(name)
             from s3prl import hub
 
-            expert = getattr(hub, name)(ckpt=None if ckpt is None else str(ckpt), model_config=model_config,
-                                        refresh=refresh)  # fmt: skip
+            path = None if ckpt is None else str(ckpt)
+            expert = getattr(hub, name)(ckpt=path, model_config=model_config, refresh=refresh, **options)
     return expert, attach(expert, spec) if spec else None
 
 
 def check_name(name: str) -> None:
     """Refuse an upstream name that is neither an effspeech entry nor an ``s3prl.hub`` entry, in seconds."""
-    if name in ENTRIES or name in S3PRL_LOCAL:
+    if name in ENTRIES:
         return
     with quiet_s3prl():
         from s3prl import hub
@@ -130,8 +137,9 @@ def offline_checkpoint(name: str) -> Path:
 
 
 def pad_short_waves(wavs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    """Zero-pad waves shorter than the extractor's receptive field to one frame: a batch of only such
-    waves would otherwise stop deep inside the CNN with a kernel-size error."""
+    """Zero-pad waves shorter than the CNN extractor's receptive field to one frame: a batch of only such
+    waves would otherwise stop deep inside the CNN with a kernel-size error. The trainer does this for
+    every upstream with such an extractor; code that calls an expert itself can do the same."""
     if all(len(wav) >= MIN_SAMPLES for wav in wavs):
         return list(wavs)
     logger.warning("padding waves shorter than %d samples to one frame", MIN_SAMPLES)

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from typing import TYPE_CHECKING, Any
 
 from effspeech.errors import ConfigError
+
+if TYPE_CHECKING:
+    from effspeech.superb.audio import Problem
+    from effspeech.superb.tasks import Task
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,11 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true", help="warnings (rate, channels, clipping) fail too")
 
 
-def check(task, config: dict) -> tuple[int, list]:
+def check(task: Task, config: dict[str, Any]) -> tuple[int, list[Problem]]:
     """(number of audio files, every problem), each file read once however many splits list it."""
     from effspeech.superb.audio import Problem, inspect_file
 
-    problems: list[Problem] = []
+    problems = []
     seen: set[str] = set()
     section = config.get("downstream_expert", {}).get(task.data_section, {})
     try:

@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from effspeech.errors import EffspeechError
+from effspeech.errors import EffspeechError, report
 
 DESCRIPTION = (
     "Parameter-efficient tuning of self-supervised speech models (HuBERT, wav2vec 2.0, WavLM) on S3PRL's "
@@ -30,7 +30,6 @@ COMMANDS = {
     "pretrain": ("effspeech.tools.pretrain.cli", "HuBERT-style masked-prediction pretraining of a small upstream"),
     "make-checkpoint": ("effspeech.tools.make_checkpoint", "write a random-initialised upstream checkpoint"),
 }
-USER_ERROR = 2
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -56,8 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     except EffspeechError as error:
         if args.debug:
             raise
-        print(f"effspeech {args.command}: error: {error}", file=sys.stderr)
-        return USER_ERROR
+        return report(error, f"effspeech {args.command}")
 
 
 if __name__ == "__main__":

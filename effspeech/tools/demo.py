@@ -14,6 +14,7 @@ from pathlib import Path
 from effspeech.errors import ConfigError, EffspeechError
 
 LOG_TAIL = 15  # lines of the cell's log shown when it fails
+LEGACY_RECORD = "upstream.sha256"  # the upstream's digest, as demo folders from before 2026-12 recorded it
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +48,9 @@ def run_demo(upstream: str, adapter: str, steps: int, expdir: Path, jobs: int) -
     data = cached_corpus("tiny", seed=0, jobs=jobs)
     print(f"data: Mini-SUPERB tiny at {data} ({time.time() - started:.0f} s)")
     launch = Launch(preset, {upstream: checkpoint}, str(data))
-    if is_stale(cell, expdir, launch):
+    legacy = expdir / LEGACY_RECORD
+    trained_elsewhere = legacy.is_file() and legacy.read_text().strip() != records.file_digest(checkpoint)
+    if trained_elsewhere or is_stale(cell, expdir, launch):
         raise ConfigError(
             f"{expdir} was trained with other settings or on another upstream checkpoint (now {checkpoint}); "
             "pass another --expdir, or delete that folder to retrain"

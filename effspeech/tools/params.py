@@ -14,11 +14,13 @@ if TYPE_CHECKING:
 
 def parameter_rows(adapters: AdapterSet) -> list[tuple[str, str, int]]:
     """``(method, module, count)`` per module, in attach order."""
-    counts: dict[tuple[str, str], int] = defaultdict(int)
+    from effspeech.count import count_parameters
+
+    by_module: dict[tuple[str, str], list] = defaultdict(list)
     for key, parameter in adapters.named_parameters():
         method, path = key.split(".", 1)
-        counts[(method, path.rsplit(".", 1)[0] if "." in path else path)] += parameter.numel()
-    return [(method, module, count) for (method, module), count in counts.items()]
+        by_module[(method, path.rsplit(".", 1)[0] if "." in path else path)].append(parameter)
+    return [(method, module, count_parameters(tensors)) for (method, module), tensors in by_module.items()]
 
 
 def format_report(model: nn.Module, adapters: AdapterSet | None) -> str:

@@ -2,8 +2,8 @@
 (aliases, test split, metric, data and batch keys, best checkpoint, audio quirks, what check-data
 scans, its budgets); its S3PRL recipe settings are ``downstream/<name>/config.yaml``.
 
-Adding a task: a module here defining ``TASK`` (a ``task.Task``), its config at
-``downstream/<name>/config.yaml``, and the module's name in ``MODULES`` (docs/architecture.md)."""
+Adding a task: a module here defining ``TASK`` (a ``task.Task``), its name in ``MODULES``, and its config
+at ``downstream/<name>/config.yaml`` (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from effspeech.superb.tasks.task import Budget, Task
 
 __all__ = ["ALIASES", "MODULES", "TASKS", "Budget", "Task", "by_alias", "get_task", "resolve_task"]
 
-MODULES = ("asr", "sid", "ks", "ic", "er", "sd")  # SUPERB's order
+MODULES = ("ks", "ic", "sid", "er", "asr", "sd")  # the order of the leaderboard's columns
 
 
 def _load() -> dict[str, Task]:

@@ -6,15 +6,13 @@ import sys
 
 import torch
 
-from effspeech.errors import EffspeechError
+from effspeech.errors import EffspeechError, report
 from effspeech.superb.tasks import get_task
 from effspeech.superb.trainer import distributed
 from effspeech.superb.trainer.audio_reads import tapped_reads
 from effspeech.superb.trainer.experiment import resolve
 from effspeech.superb.trainer.rng import seed_everything
 from effspeech.superb.trainer.runner import Runner
-
-USER_ERROR = 2  # exit status of a run refused or stopped with an EffspeechError (one line on stderr)
 
 
 def run(argv: list[str] | None = None) -> Runner:
@@ -50,6 +48,5 @@ def main(argv: list[str] | None = None) -> int:
     except EffspeechError as error:
         if "--debug" in argv:
             raise
-        print(f"run_downstream.py: error: {error}", file=sys.stderr)
-        return USER_ERROR
+        return report(error, "run_downstream.py")
     return 0

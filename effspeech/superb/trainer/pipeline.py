@@ -49,6 +49,15 @@ def _freeze_gradless_extractor(expert: nn.Module) -> None:
         network.feature_extractor.requires_grad_(False)
 
 
+def _has_cnn_extractor(upstream: nn.Module) -> bool:
+    """HuBERT, wav2vec 2.0 and WavLM: a CNN that needs 400 samples for its first frame."""
+    try:
+        find_anatomy(upstream)
+    except UnsupportedModelError:
+        return False
+    return True
+
+
 def build_featurizer(args: Namespace, upstream: nn.Module) -> Featurizer:
     return Featurizer(
         upstream=upstream,
@@ -81,12 +90,12 @@ class Pipeline(nn.Module):
         self.downstream = downstream
         self.specaug = specaug
         self.upstream_trains = any(p.requires_grad for p in upstream.parameters())
+        self.has_cnn_extractor = _has_cnn_extractor(upstream)
 
     def forward(self, split: str, wavs: list[torch.Tensor], *others: Any, records: dict, **kwargs: Any) -> Any:
-        wavs = pad_short_waves(wavs)
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.upstream_trains):
-            features = self.upstream(wavs)
-        features = self.featurizer(wavs, features)
+            features = self.upstream(pad_short_waves(wavs) if self.has_cnn_extractor else wavs)
+        features = self.featurizer(wavs, features)  # the lengths S3PRL's featurizer trims to: the real ones
         if self.specaug is not None and self.training:
             features, _ = self.specaug(features)
         return self.downstream(split, features, *others, records=records, **kwargs)

@@ -83,7 +83,8 @@ class Runner:
         self.task = get_task(self.args.downstream)
         self.log = _file_logger(self.expdir / LOG_NAME)
         self.bad_data = BadDataLog(self.config["runner"].get("on_bad_data", "stop"))
-        self.progress_file = records.ProgressWriter(self.expdir) if distributed.is_leader() else None
+        training = self.args.mode == "train" and distributed.is_leader()
+        self.progress_file = records.ProgressWriter(self.expdir) if training else None  # -m evaluate: no record
         if self.task.prepare is not None:
             self.task.prepare(self.expdir, distributed.rank())
 
@@ -152,20 +153,20 @@ class Runner:
             scheduler=None if session.scheduler is None else session.scheduler.state_dict(),
         )
 
-    def _common_results(self) -> dict[str, Any]:
-        return {
-            "task": self.task.name,
-            "task_alias": self.task.alias,
-            "upstream": self.args.upstream,
-            "upstream_ckpt": self.args.upstream_ckpt,
-            "adapter": self.spec,
-            "upstream_trainable": bool(self.args.upstream_trainable),
-            "trainable_params": self.trainable,
-            "expdir": str(self.expdir),
-        }
+    def _run_info(self) -> records.RunInfo:
+        return records.RunInfo(
+            task=self.task.name,
+            task_alias=self.task.alias,
+            upstream=self.args.upstream,
+            upstream_ckpt=self.args.upstream_ckpt,
+            adapter=self.spec,
+            upstream_trainable=bool(self.args.upstream_trainable),
+            trainable_params=self.trainable,
+            expdir=str(self.expdir),
+        )
 
     # -------------------------------------------------------------------------------------- training
-    def train(self) -> dict[str, Any]:
+    def train(self) -> records.TrainRecord | None:
         """S3PRL's loop (gradient accumulation, clipping, log/eval/save steps, records + log_records),
         resumable mid-epoch, with DDP over the whole pipeline when launched by torchrun."""
         session = self._open_session()
@@ -216,6 +217,8 @@ class Runner:
             session.nonfinite_steps = self.state.nonfinite_steps
         if leader and self.resuming:  # keep what the earlier sessions measured, up to the resumed step
             writer.history, session.loss_curve = records.earlier_training(self.expdir, progress["step"])
+            if not session.loss_curve and progress["step"] >= self.config["runner"]["log_step"]:
+                self.log.warning("results.json has no training record before step %d", progress["step"])
         return session
 
     def _train_epoch(self, model: torch.nn.Module, session: Session, pbar: tqdm) -> None:
@@ -339,17 +342,16 @@ class Runner:
             records.prune_states(self.expdir, runner_config["max_keep"])
         self._write_train_results(session)
 
-    def _close_session(self, session: Session) -> dict[str, Any]:
+    def _close_session(self, session: Session) -> records.TrainRecord | None:
         digests = distributed.gather(self.trainable_digest())
-        entry = {}
-        if distributed.is_leader():
-            session.writer.close()
-            entry = self._write_train_results(session, digests)
-            self._report_progress(session.progress["step"], force=True)
-            self.log.info("training done: %d steps in %.1f s", session.progress["step"], session.progress["wall_time"])
-        else:
+        if not distributed.is_leader():
             session.out.close()
-        return entry
+            return None
+        session.writer.close()
+        record = self._write_train_results(session, digests)
+        self._report_progress(session.progress["step"], force=True)
+        self.log.info("training done: %d steps in %.1f s", session.progress["step"], session.progress["wall_time"])
+        return record
 
     def _resume(self, optimizer, scheduler) -> dict[str, Any]:
         state = self.state
@@ -374,25 +376,24 @@ class Runner:
         previous = self.state.wall_time if self.resuming else 0.0
         return previous + time.time() - session_start
 
-    def _write_train_results(self, session: Session, digests: list[str] | None = None) -> dict[str, Any]:
+    def _write_train_results(self, session: Session, digests: list[str] | None = None) -> records.TrainRecord:
         progress = session.progress
-        entry = {
-            "steps": progress["step"],
-            "total_steps": self.config["runner"]["total_steps"],
-            "resumed_from_step": session.start_step or None,
-            "wall_time_s": round(progress["wall_time"], 3),
-            "world_size": distributed.world_size(),
-            "metrics": session.writer.latest(),
-            "history": session.writer.history,
-            "train_loss": session.loss_curve,
-            "best_checkpoints": sorted(session.best_names),
-            "nonfinite_steps_skipped": session.nonfinite_steps,
-            "bad_data": self.bad_data.summary(),
-        }
-        if digests is not None:
-            entry["trainable_digest_per_rank"] = digests
-        records.update_results(self.expdir, "train", entry, self._common_results())
-        return entry
+        record = records.TrainRecord(
+            steps=progress["step"],
+            total_steps=self.config["runner"]["total_steps"],
+            resumed_from_step=session.start_step or None,
+            wall_time_s=round(progress["wall_time"], 3),
+            world_size=distributed.world_size(),
+            metrics=session.writer.latest(),
+            history=session.writer.history,
+            train_loss=session.loss_curve,
+            best_checkpoints=sorted(session.best_names),
+            nonfinite_steps_skipped=session.nonfinite_steps,
+            bad_data=self.bad_data.summary(),
+            trainable_digest_per_rank=digests,
+        )
+        records.write_results(self.expdir, record, self._run_info())
+        return record
 
     def trainable_digest(self) -> str:
         """SHA-1 over every trainable tensor: equal on all DDP ranks iff they hold the same weights."""
@@ -443,22 +444,22 @@ class Runner:
         self.log.info("eval %s at step %d: %s", split, step, writer.latest().get(split, {}))
         return list(names) if isinstance(names, list) else []
 
-    def evaluate_checkpoint(self) -> dict[str, Any]:
+    def evaluate_checkpoint(self) -> records.EvaluateRecord:
         """``-m evaluate -e CKPT``: the checkpoint's upstream + adapters + head on the task's test split."""
         split = self.args.evaluate_split or self.task.test_split
         writer = MetricTap(None)
         start = time.time()
         self.evaluate(split, writer, self.state.step)
-        entry = {
-            "checkpoint": self.args.init_ckpt,
-            "step": self.state.step,
-            "split": split,
-            "wall_time_s": round(time.time() - start, 3),
-            "metrics": writer.latest(),
-            "bad_data": self.bad_data.summary(),
-        }
-        records.update_results(self.expdir, "evaluate", entry, self._common_results())
-        return entry
+        record = records.EvaluateRecord(
+            checkpoint=self.args.init_ckpt,
+            step=self.state.step,
+            split=split,
+            wall_time_s=round(time.time() - start, 3),
+            metrics=writer.latest(),
+            bad_data=self.bad_data.summary(),
+        )
+        records.write_results(self.expdir, record, self._run_info())
+        return record
 
 
 def _file_logger(path: Path) -> logging.Logger:

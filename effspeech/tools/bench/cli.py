@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ckpt", help="use this S3PRL checkpoint of --arch's family instead of a random one")
     parser.add_argument(
         "--methods",
-        help="comma list of none, finetune and adapter methods (default: all of them, plugins included); "
+        help="comma list of none, finetune and adapter methods, or all (the default: every one, plugins included); "
         "finetune adds finetune_cnn_frozen (S3PRL's -f), lora adds peft_lora when peft is installed",
     )
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -53,13 +53,14 @@ def upstream_family(upstream: str | None, arch: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from effspeech.superb.methods import ALL, expand_all
     from effspeech.superb.random_upstream import make_checkpoint
-    from effspeech.tools.bench.setups import all_methods, expand_methods
+    from effspeech.tools.bench.setups import expand_methods
     from effspeech.tools.bench.table import aggregate, format_table, write_json
 
     family = upstream_family(args.upstream, args.arch)
-    names = [name.strip() for name in args.methods.split(",") if name.strip()] if args.methods else all_methods()
-    methods = expand_methods(names)
+    names = [name.strip() for name in (args.methods or ALL).split(",") if name.strip()]
+    methods = expand_methods(expand_all(names))
     variants = [False, True] if args.compile else [False]
     with tempfile.TemporaryDirectory(prefix="effspeech-bench-") as scratch:
         ckpt = args.ckpt or str(make_checkpoint(args.arch, args.seed, Path(scratch, f"{args.arch}.ckpt")))

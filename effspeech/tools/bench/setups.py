@@ -18,9 +18,9 @@ from torch import nn
 import effspeech
 from effspeech.anatomy import find_anatomy
 from effspeech.errors import UnknownNameError
+from effspeech.superb.methods import BASELINES as METHOD_BASELINES
 
-NONE = "none"
-FINETUNE = "finetune"
+NONE, FINETUNE = METHOD_BASELINES
 FINETUNE_CNN_FROZEN = "finetune_cnn_frozen"
 PEFT_LORA = "peft_lora"
 BASELINES = (NONE, FINETUNE, FINETUNE_CNN_FROZEN)
@@ -38,11 +38,6 @@ class Setup:
 
 def peft_available() -> bool:
     return importlib.util.find_spec("peft") is not None
-
-
-def all_methods() -> list[str]:
-    """Every method the benchmark knows: the baselines and every registered adapter method, plugins included."""
-    return [NONE, FINETUNE, *effspeech.available_adapters()]
 
 
 def expand_methods(names: list[str]) -> list[str]:

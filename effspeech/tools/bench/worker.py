@@ -43,7 +43,7 @@ class WeightedSumHead(nn.Module):
 
 def load_plain(family: str, ckpt: str, device: torch.device) -> nn.Module:
     """S3PRL's own expert, as ``s3prl.hub.<family>_local(ckpt=...)`` builds it."""
-    return load_upstream(f"{family}_local", ckpt)[0].to(device)
+    return load_upstream(f"{family}_adapter", ckpt)[0].to(device)
 
 
 def run(job: Job) -> dict:

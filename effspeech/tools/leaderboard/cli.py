@@ -10,7 +10,7 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--upstreams", default="hubert_mini_adapter", help="comma list of upstream entries")
-    parser.add_argument("--methods", help="comma list (default: none, finetune and every registered method)")
+    parser.add_argument("--methods", help="comma list, or all (the default: none, finetune, every registered method)")
     parser.add_argument("--tasks", help="comma list of ks, ic, sid, er, asr, sd (default: all six)")
     parser.add_argument("--preset", default="mini", help="smoke, mini (2 CPU cores) or superb (docs/leaderboard.md)")
     parser.add_argument("--out", required=True, help="grid directory: one experiment directory per cell")
@@ -32,10 +32,11 @@ def _split(text: str | None) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from effspeech.superb import records
+    from effspeech.superb.methods import ALL, expand_all
     from effspeech.superb.tasks import ALIASES
     from effspeech.superb.upstream import offline_checkpoint
     from effspeech.tools.leaderboard.execute import run_grid, stale_cells
-    from effspeech.tools.leaderboard.grid import Launch, all_methods, build_cells, get_preset
+    from effspeech.tools.leaderboard.grid import Launch, build_cells, get_preset
     from effspeech.tools.leaderboard.plot import plot_pareto
     from effspeech.tools.leaderboard.status import format_status
     from effspeech.tools.leaderboard.table import build_rows, upstream_size, write_outputs
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     preset = get_preset(args.preset)
     if args.steps:
         preset = dataclasses.replace(preset, steps=args.steps)
-    upstreams, methods = _split(args.upstreams), _split(args.methods) or all_methods()
+    upstreams, methods = _split(args.upstreams), expand_all(_split(args.methods or ALL))
     tasks = _split(args.tasks) or list(ALIASES)
     cells = build_cells(upstreams, methods, tasks, preset)
     out = Path(args.out)

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from effspeech.superb import records
+from effspeech.superb.tasks import by_alias
 from effspeech.tools.leaderboard.grid import Cell, Launch
 
 STATE_FILE = "cell.json"
@@ -52,7 +53,13 @@ def is_stale(cell: Cell, expdir: Path, launch: Launch) -> bool:
     (other steps, another upstream checkpoint). A finished stale cell is kept as it is and an unfinished
     one is not resumed, since it would mix two settings: the caller says which and why."""
     recorded = read_state(expdir).get("settings")
-    return bool(recorded) and has_started(expdir) and recorded != settings(launch, cell, expdir)
+    return bool(recorded) and has_started(expdir) and _from_mode(recorded) != settings(launch, cell, expdir)
+
+
+def _from_mode(recorded: list[str]) -> list[str]:
+    """Settings from ``-m train`` on: cells recorded before 2026-12 kept a torchrun prefix in front of them."""
+    starts = [i for i in range(len(recorded) - 1) if recorded[i : i + 2] == ["-m", "train"]]
+    return recorded[starts[0] :] if starts else recorded
 
 
 def stale_cells(cells: list[Cell], out: Path, launch: Launch) -> list[Cell]:
@@ -71,7 +78,7 @@ def run_cell(cell: Cell, expdir: Path, launch: Launch, threads: int | None, watc
     with open(expdir / LOG_FILE, "a") as log:
         code = _run(launch.train_command(cell, expdir, resume), expdir, log, env, "train", watch)
         if code == 0:
-            best = records.best_checkpoint(expdir)
+            best = records.best_checkpoint(expdir, by_alias(cell.task).best_checkpoint)
             if best is None:
                 log.write("no checkpoint was saved: nothing to evaluate\n")
                 code = 1

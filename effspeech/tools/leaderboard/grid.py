@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import shlex
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from effspeech.errors import UnknownNameError
-from effspeech.registry import available_adapters
+from effspeech.errors import ConfigError, UnknownNameError
+from effspeech.superb.methods import all_methods
 from effspeech.superb.tasks import ALIASES, Budget, Task, by_alias
-
-BASELINES = ("none", "finetune")  # the weighted sum on a frozen upstream, and S3PRL's -f
-
-
-def all_methods() -> list[str]:
-    """The baselines and every registered adapter method, plugins included."""
-    return [*BASELINES, *available_adapters()]
 
 
 @dataclass(frozen=True)
@@ -61,9 +55,14 @@ class Preset:
     steps: int | None = None  # every task's training steps (None: its budget's)
     eval_every: int | None = None  # every task's evaluation (and save) interval (None: its budget's)
     folds: int | None = None  # folds of a cross-validated task (None: all of them)
+    method_rates: Mapping[str, float] = field(default_factory=dict)  # method -> lr of its tensors (else the config's)
 
     def budget(self, task: Task) -> Budget:
-        base = {"superb": task.superb, "cpu": task.cpu}.get(self.protocol) or Budget(0, 0)
+        if self.protocol == "uniform":
+            return Budget(self.steps, self.eval_every)
+        base = {"superb": task.superb, "cpu": task.cpu}[self.protocol]
+        if base is None:
+            raise ConfigError(f"task {task.alias!r} has no Task.{self.protocol} budget for the {self.name} preset")
         return Budget(self.steps or base.steps, self.eval_every or base.eval_every, base.config)
 
     def overrides(self, task: Task) -> str:
@@ -135,6 +134,8 @@ class Launch:
         overrides = self.preset.overrides(task)
         if cell.fold is not None:
             overrides += f",,{task.fold_override(cell.fold)}"
+        if cell.method in self.preset.method_rates:
+            overrides += f",,config.adapter.{cell.method}.lr={self.preset.method_rates[cell.method]}"
         args += ["-o", overrides]
         if self.checkpoints.get(cell.upstream):
             args += ["-k", str(self.checkpoints[cell.upstream])]

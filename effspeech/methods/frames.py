@@ -1,0 +1,44 @@
+"""Learned frames in front of the transformer's sequence, and taking them out again of everything the
+downstream sees (the encoder's output and every hidden state S3PRL collects), so that frame t of each
+is still frame t of the input. Shared by prompt tuning (frames at the first layer's input) and elp's
+P-adapter (at the encoder's input, before the positional convolution)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from effspeech.anatomy import Anatomy
+from effspeech.injector import Injector
+
+
+def strip_time(value: Any, count: int, time_dim: int) -> Any:
+    """Drop the first ``count`` frames of every 3-D tensor in a (nested) tuple/list of layer results."""
+    if isinstance(value, torch.Tensor) and value.dim() == 3:
+        return value.narrow(time_dim, count, value.size(time_dim) - count)
+    if isinstance(value, (tuple, list)):
+        return type(value)(strip_time(item, count, time_dim) for item in value)
+    return value
+
+
+def strip_leading_frames(anatomy: Anatomy, injector: Injector, count: int) -> None:
+    """Remove ``count`` leading frames from the encoder's output and from the hidden states S3PRL's expert
+    collects (its hooks see the layers' inputs, which still hold them)."""
+    stripped_outputs: list[torch.Tensor] = []  # the encoder output already without the frames
+
+    def strip_encoder_output(_module, _args, output):
+        x, layer_results = output
+        stripped_outputs[:] = [x[:, count:]]  # batch-major
+        return stripped_outputs[0], strip_time(layer_results, count, time_dim=0)
+
+    # prepend: run before S3PRL's own hook on the encoder, so that it collects the stripped output
+    injector.forward_hook(anatomy.encoder, strip_encoder_output, prepend=True)
+    if anatomy.expert is not None:
+        postprocess = anatomy.expert.hook_postprocess
+
+        def strip_hidden_states(hiddens):
+            hiddens = [(name, h if any(h is s for s in stripped_outputs) else h[:, count:]) for name, h in hiddens]
+            return postprocess(hiddens) if callable(postprocess) else hiddens
+
+        injector.set_attribute(anatomy.expert, "hook_postprocess", strip_hidden_states)
