@@ -36,11 +36,17 @@ class UnsupportedModelError(EffspeechError, TypeError):
     """A model whose structure the anatomy does not know, so no method can be attached to it."""
 
 
+class WriteError(EffspeechError, OSError):
+    """A file could not be written (a full disk, a read-only directory): the message names it, and the
+    file's previous version is untouched."""
+
+
 class DownloadError(EffspeechError, RuntimeError):
     """A checkpoint that has to be downloaded cannot be (offline, say); the message says what to pass instead."""
 
 
 def report(error: EffspeechError, prog: str) -> int:
-    """Print ``error`` as the one line a command ends with (``prog: error: ...``); return the exit status."""
+    """Print ``error`` as the one line a command ends with (``prog: error: ...``); return the exit status
+    (the error's ``exit_status`` where it has one, as a preempted run does)."""
     print(f"{prog}: error: {error}", file=sys.stderr)
-    return USER_ERROR
+    return getattr(error, "exit_status", USER_ERROR)

@@ -4,15 +4,20 @@ s3prl was written against torchaudio's sox/ffmpeg I/O and torch < 2.6. Each shim
 below is installed only where the API it stands in for is missing (or, for
 ``torchaudio.load``, unusable because torchcodec is absent), so on an old stack
 this module changes nothing. ``install()`` runs once when ``effspeech.superb`` is imported;
-``INSTALLED`` lists what it did. Nothing inside site-packages is edited.
+``INSTALLED`` lists what it did. Nothing inside site-packages is edited. ``quiet_s3prl()`` silences
+the deprecation noise S3PRL's code raises on current torch, around the calls effspeech makes into it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
+import logging
 import sys
 import types
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -150,3 +155,20 @@ def install() -> list[str]:
         torch.serialization.add_safe_globals([argparse.Namespace])
         INSTALLED.append("torch.load: argparse.Namespace allowed")
     return INSTALLED
+
+
+@contextlib.contextmanager
+def quiet_s3prl() -> Iterator[None]:
+    """Building an upstream through S3PRL prints what no effspeech user can act on: "ESPnet is not
+    installed" (when ``s3prl.hub`` imports every upstream) and torch's deprecation warnings about
+    S3PRL's own code (``weight_norm``, ``torch.jit.script_method``). They are dropped here, and only here."""
+    noisy = logging.getLogger("s3prl.upstream.espnet_hubert.expert")
+    level = noisy.level
+    noisy.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            yield
+    finally:
+        noisy.setLevel(level)

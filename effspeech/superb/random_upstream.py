@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from effspeech.errors import UnknownNameError
-from effspeech.superb.records import atomic_write
+from effspeech.superb.compat import quiet_s3prl
+from effspeech.superb.records import atomic_write, torch_bytes
 
 # Total conv stride 320 (50 Hz frames), as S3PRL's experts assume. At this size the conv extractor
 # dominates CPU compute, so its channels stay at 128. Masking, dropout, feature_grad_mult and the
@@ -70,6 +71,11 @@ def build_network(arch: str, seed: int = 0, **overrides) -> tuple[nn.Module, dic
     family, config = ARCHS[arch]
     config = {**config, **overrides}
     torch.manual_seed(seed)
+    with quiet_s3prl():
+        return _build(family, config)
+
+
+def _build(family: str, config: dict) -> tuple[nn.Module, dict]:
     if family == "wavlm":
         from s3prl.upstream.wavlm.WavLM import WavLM, WavLMConfig
 
@@ -100,5 +106,4 @@ def make_checkpoint(arch: str, seed: int, out: str | Path, **overrides) -> Path:
     """Write a random ``arch`` checkpoint that ``s3prl.hub.<family>_local(ckpt=out)`` loads."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    state = build_state(arch, seed, **overrides)
-    return atomic_write(out, lambda file: torch.save(state, file))
+    return atomic_write(out, torch_bytes(build_state(arch, seed, **overrides)))

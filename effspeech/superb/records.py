@@ -12,19 +12,24 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import io
 import json
+import logging
 import os
 import re
+import socket
+import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import torch
 
-from effspeech.errors import ConfigError, MissingFileError
+from effspeech.errors import ConfigError, MissingFileError, WriteError
+
+logger = logging.getLogger(__name__)
 
 RESULTS = "results.json"
 PROGRESS = "progress.json"
@@ -32,31 +37,48 @@ STATES = re.compile(r"states-(\d+)\.ckpt$")
 
 
 # ------------------------------------------------------------------------------------------ writing
-def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
-    """Call ``write(file)`` on a temp file next to ``path``, then rename it over ``path``; on any error the
-    temp file is removed and ``path`` is untouched."""
+def atomic_write(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to a temp file next to ``path``, fsync it and rename it over ``path``: a reader sees the
+    old file or the complete new one. A failed write (a full disk) raises ``WriteError`` naming ``path``,
+    and leaves ``path`` untouched and no temp file behind."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file what open() would have
         with os.fdopen(fd, "wb") as file:
-            write(file)
+            file.write(data)
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as error:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        written = WriteError(f"cannot write {path}: {error.strerror or error} (its previous version is intact)")
+        written.errno = error.errno
+        raise written from error
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
     return path
 
 
+def torch_bytes(obj: Any) -> bytes:
+    """``torch.save`` into memory: written with ``atomic_write``, a full disk then says so (``torch.save``
+    into a file reports it as an unrelated ``RuntimeError``)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
 def write_json(path: str | Path, data: Any) -> Path:
-    return atomic_write(path, lambda file: file.write((json.dumps(data, indent=2) + "\n").encode()))
+    return atomic_write(path, (json.dumps(data, indent=2) + "\n").encode())
 
 
 def read_json(path: str | Path) -> dict[str, Any]:
@@ -151,7 +173,7 @@ _KEYS = {  # TrainingState field -> key on disk (``Adapter`` holds spec and stat
 
 
 def save_state(state: TrainingState, path: str | Path) -> Path:
-    return atomic_write(path, lambda file: torch.save(state.to_dict(), file))
+    return atomic_write(path, torch_bytes(state.to_dict()))
 
 
 def load_state(path: str | Path) -> TrainingState:
@@ -229,6 +251,7 @@ class TrainRecord:
     nonfinite_steps_skipped: int
     bad_data: dict[str, Any]
     trainable_digest_per_rank: list[str] | None = None  # written when the run ends
+    interrupted: dict[str, Any] | None = None  # signal and step, when the session stopped on a signal
 
 
 @dataclass
@@ -334,10 +357,15 @@ class ProgressWriter:
         self._last = 0.0
 
     def update(self, step: int, total_steps: int, phase: str = "train", force: bool = False) -> None:
+        """Best effort: a progress file that cannot be written (a full disk) is not worth stopping a run
+        for; the checkpoint written next will say it loudly."""
         now = time.time()
         if force or now - self._last >= self.interval:
-            write_json(self.path, dataclasses.asdict(Progress(step, total_steps, phase, now)))
             self._last = now
+            try:
+                write_json(self.path, dataclasses.asdict(Progress(step, total_steps, phase, now)))
+            except WriteError as error:
+                logger.warning("progress not recorded: %s", error)
 
 
 def read_progress(expdir: str | Path) -> Progress | None:
@@ -347,3 +375,97 @@ def read_progress(expdir: str | Path) -> Progress | None:
     except ConfigError:  # a damaged progress file says nothing about the experiment itself
         return None
     return Progress(**data) if data else None
+
+
+# --------------------------------------------------------------------------------------------- .lock
+LOCK = ".lock"
+
+
+class ExperimentBusyError(ConfigError):
+    """Another live process trains in the experiment directory."""
+
+
+@dataclass
+class LockHolder:
+    pid: int
+    host: str
+    started: float
+    command: list[str]
+
+    def alive(self) -> bool:
+        """Whether the holder still runs; only a process on this host can be checked (else assumed alive)."""
+        return self.host != socket.gethostname() or process_alive(self.pid)
+
+    def __str__(self) -> str:
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started))
+        return f"pid {self.pid} on {self.host}, since {since} ({' '.join(self.command)})"
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs: a killed one its parent has not reaped yet (a zombie)
+    does not."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):  # no procfs: the signal check is all there is
+        return True
+    return state not in ("Z", "X")
+
+
+class ExperimentLock:
+    """One writer per experiment directory: ``.lock`` names the training process (pid, host, start time,
+    command). A second trainer refuses at once naming the holder; a lock whose process is gone (on this
+    host) is taken over with a warning. ``-m evaluate`` reads without it."""
+
+    def __init__(self, expdir: str | Path) -> None:
+        self.path = Path(expdir, LOCK)
+        self.held = False
+
+    def acquire(self) -> None:
+        me = LockHolder(os.getpid(), socket.gethostname(), time.time(), sys.argv)
+        for _ in range(2):  # the second try follows a stale holder's removal
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = lock_holder(self.path.parent, alive_only=False)
+                if holder is None or holder.alive():
+                    who = holder or "another process (its lock is being written)"
+                    raise ExperimentBusyError(
+                        f"{self.path.parent} is in use by {who}; wait for it to end, or if that process is gone "
+                        f"on another host, remove {self.path}"
+                    ) from None
+                logger.warning("taking over %s from %s, which is gone", self.path, holder)
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as file:
+                json.dump(dataclasses.asdict(me), file)
+            self.held = True
+            return
+        raise ExperimentBusyError(f"{self.path.parent}: another process took the lock while a stale one was removed")
+
+    def release(self) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
+
+    def __enter__(self) -> ExperimentLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
+
+
+def lock_holder(expdir: str | Path, alive_only: bool = True) -> LockHolder | None:
+    """Who trains in ``expdir`` now (None: nobody, or only a process that is gone when ``alive_only``)."""
+    try:
+        data = json.loads(Path(expdir, LOCK).read_text())
+        holder = LockHolder(int(data["pid"]), str(data["host"]), float(data["started"]), list(data["command"]))
+    except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None  # no lock, or one being written this instant
+    return holder if holder.alive() or not alive_only else None

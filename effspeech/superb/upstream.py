@@ -8,13 +8,11 @@ and the ``upstream_adapters`` hub entries call it.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import importlib
 import logging
 import os
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from torch import nn
 from effspeech.engine import AdapterSet, attach
 from effspeech.errors import DownloadError, MissingFileError, UnknownNameError
 from effspeech.spec import parse_spec
+from effspeech.superb.compat import quiet_s3prl
 from effspeech.superb.embedded import embedded_file
 
 logger = logging.getLogger(__name__)
@@ -144,20 +143,3 @@ def pad_short_waves(wavs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         return list(wavs)
     logger.warning("padding waves shorter than %d samples to one frame", MIN_SAMPLES)
     return [nn.functional.pad(wav, (0, MIN_SAMPLES - len(wav))) if len(wav) < MIN_SAMPLES else wav for wav in wavs]
-
-
-@contextlib.contextmanager
-def quiet_s3prl() -> Iterator[None]:
-    """Building an upstream through S3PRL prints what no effspeech user can act on: "ESPnet is not
-    installed" (when ``s3prl.hub`` imports every upstream) and torch's deprecation warnings about
-    S3PRL's own code (``weight_norm``, ``torch.jit.script_method``). They are dropped here, and only here."""
-    noisy = logging.getLogger("s3prl.upstream.espnet_hubert.expert")
-    level = noisy.level
-    noisy.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=FutureWarning)
-            warnings.filterwarnings("ignore", category=DeprecationWarning)
-            yield
-    finally:
-        noisy.setLevel(level)

@@ -8,6 +8,7 @@ character dictionary, neither shipped by the s3prl pip package; ``librispeech_bu
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,19 @@ def _label_problems(path: Path, cache: dict[Path, dict[str, str]], symbols: set[
         yield label_problem(path, "".join(unknown), symbols)
 
 
+def drop_from_bucket(dataset: Any, index: int, path: str) -> bool:
+    """The recipe's item is a whole length bucket (``dataset.X[index]``, paths under ``libri_root``): take
+    the one bad file out, so that ``runner.on_bad_data: skip`` drops it rather than the bucket."""
+    buckets, root = getattr(dataset, "X", None), getattr(dataset, "libri_root", None)
+    if not isinstance(buckets, list) or root is None or not 0 <= index < len(buckets):
+        return False
+    kept = [relative for relative in buckets[index] if os.path.join(root, relative) != path]
+    if not kept or len(kept) == len(buckets[index]):
+        return False
+    buckets[index] = kept
+    return True
+
+
 def librispeech_buckets(root: str | Path, splits: list[str] | tuple[str, ...], out_dir: str | Path) -> list[Path]:
     """``<out_dir>/<split>.csv`` with columns file_path,length,label, longest first (as S3PRL's script).
 
@@ -104,6 +118,7 @@ TASK = Task(
     train_batch_keys=("datarc.train_batch_size", "datarc.batch_size"),
     best_checkpoint="dev-clean-best.ckpt",
     list_audio=list_audio,
+    salvage=drop_from_bucket,
     superb=Budget(200000, 2000),
     cpu=Budget(
         200,

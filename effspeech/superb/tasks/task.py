@@ -41,6 +41,8 @@ class Task:
     fold_key: str | None = None  # key under downstream_expert choosing the fold, set to "fold<k>"
     list_audio: Lister | None = None  # the files the recipe reads, and metadata faults (check-data)
     prepare: Callable[[Path, int], None] | None = None  # (expdir, rank) before the recipe is imported
+    skip_settings: Mapping[str, object] = field(default_factory=dict)  # config under runner.on_bad_data: skip
+    salvage: Callable[[Any, int, str], bool] | None = None  # take one bad file out of an item, if it can
     superb: Budget | None = None  # SUPERB's protocol
     cpu: Budget | None = None  # a few hundred steps on one CPU core (the mini preset)
 

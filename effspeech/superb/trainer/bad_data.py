@@ -6,7 +6,7 @@ the main process applies the policy."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,41 +41,63 @@ class GuardedBatch:
     bad: list[BadItem]
 
 
-class GuardedDataset(Dataset):
-    """The recipe's dataset, whose failing items come back as ``BadItem`` naming the file that failed."""
+@dataclass
+class Salvaged:
+    """An item read again without the bad files its task's ``salvage`` took out of it (ASR's buckets)."""
 
-    def __init__(self, dataset: Dataset) -> None:
+    item: Any
+    bad: list[BadItem]
+
+
+Salvage = Callable[[Dataset, int, str], bool]  # (recipe dataset, item index, bad file) -> the file was taken out
+
+
+class GuardedDataset(Dataset):
+    """The recipe's dataset, whose failing items come back as ``BadItem`` naming the file that failed, or,
+    where the task can take a bad file out of an item (``Task.salvage``), as the rest of the item."""
+
+    def __init__(self, dataset: Dataset, salvage: Salvage | None = None) -> None:
         self.dataset = dataset
+        self.salvage = salvage
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> Any:
-        with recording_opened() as opened:
-            try:
-                return self.dataset[index]
-            except BadAudio as error:
-                return BadItem(index, error.path, error.what)
-            except Exception as error:  # e.g. the recipe's KeyError for a label outside its label set
-                return BadItem(index, opened[-1] if opened else f"item {index}", f"{type(error).__name__}: {error}")
+        dropped: list[BadItem] = []
+        while True:
+            with recording_opened() as opened:
+                try:
+                    item = self.dataset[index]
+                    return Salvaged(item, dropped) if dropped else item
+                except BadAudio as error:
+                    bad = BadItem(index, error.path, error.what)
+                except Exception as error:  # e.g. the recipe's KeyError for a label outside its label set
+                    path = opened[-1] if opened else f"item {index}"
+                    return BadItem(index, path, f"{type(error).__name__}: {error}")
+            if self.salvage is None or not self.salvage(self.dataset, index, bad.path):
+                return bad
+            dropped.append(bad)
 
 
 class GuardedCollate:
-    """The recipe's collate over the good items; the bad ones travel beside the batch. A clean batch is the
-    recipe's own, untouched."""
+    """The recipe's collate over the good items; the bad ones (and the files taken out of salvaged items)
+    travel beside the batch. A clean batch is the recipe's own, untouched."""
 
     def __init__(self, collate: Any) -> None:
         self.collate = collate
 
     def __call__(self, samples: list[Any]) -> Any:
         bad = [sample for sample in samples if isinstance(sample, BadItem)]
+        bad += [item for sample in samples if isinstance(sample, Salvaged) for item in sample.bad]
         if not bad:
             return self.collate(samples)
-        good = [sample for sample in samples if not isinstance(sample, BadItem)]
+        good = [sample.item if isinstance(sample, Salvaged) else sample for sample in samples]
+        good = [sample for sample in good if not isinstance(sample, BadItem)]
         return GuardedBatch(self.collate(good) if good else None, bad)
 
 
-def guarded_loader(loader: DataLoader) -> DataLoader:
+def guarded_loader(loader: DataLoader, salvage: Salvage | None = None) -> DataLoader:
     """``loader`` (same sampler, batching and workers) over the guarded dataset and collate."""
     settings = {
         "batch_size": loader.batch_size,
@@ -87,7 +109,8 @@ def guarded_loader(loader: DataLoader) -> DataLoader:
     }
     if loader.batch_size is None:  # a custom batch sampler: keep it
         settings = {"batch_sampler": loader.batch_sampler, "num_workers": loader.num_workers}
-    return DataLoader(GuardedDataset(loader.dataset), collate_fn=GuardedCollate(loader.collate_fn), **settings)
+    dataset = GuardedDataset(loader.dataset, salvage)
+    return DataLoader(dataset, collate_fn=GuardedCollate(loader.collate_fn), **settings)
 
 
 class BadDataLog:

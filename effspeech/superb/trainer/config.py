@@ -46,6 +46,14 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def set_key(config: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``a.b.c`` in a nested config, creating the sections on the way."""
+    *sections, name = path.split(".")
+    for section in sections:
+        config = config.setdefault(section, {})
+    config[name] = value
+
+
 def apply_overrides(text: str | None, args: Namespace, config: dict[str, Any]) -> list[str]:
     """Apply S3PRL's ``-o "config.a.b=1,,args.c=x"`` in place; return the applied ``key=value`` strings."""
     if text is None or text.strip().lower() == "none":
@@ -60,10 +68,7 @@ def apply_overrides(text: str | None, args: Namespace, config: dict[str, Any]) -
         if first == "args" and len(fields) == 1:
             setattr(args, fields[0], value)
         elif first == "config" and fields:
-            target = config
-            for field in fields[:-1]:
-                target = target.setdefault(field, {})
-            target[fields[-1]] = value
+            set_key(config, ".".join(fields), value)
         else:
             raise ConfigError(f"override key {key!r} must be config.<path> or args.<name>")
         print(f"[Override] - {key.strip()} = {value!r}", file=sys.stderr)

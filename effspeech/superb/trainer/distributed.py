@@ -1,21 +1,39 @@
-"""torchrun support: one process per device, nccl on GPU and gloo on CPU, rank 0 logs/evaluates/saves."""
+"""torchrun support: one process per device, nccl on GPU and gloo on CPU, rank 0 logs/evaluates/saves.
+
+A rank that dies must not leave the others waiting forever in a collective: every collective gives up
+after ``runner.ddp_timeout`` seconds (``DEFAULT_TIMEOUT``), and when one fails the survivor names the
+ranks whose process is gone, from the ``.ddp/rank<k>.json`` files each rank writes at start."""
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
+import socket
 from argparse import Namespace
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
+
+from effspeech.errors import EffspeechError
+from effspeech.superb.records import process_alive
+
+DEFAULT_TIMEOUT = 600  # seconds a collective waits for a silent rank (torch's own default: 30 min)
+RANKS = ".ddp"  # <expdir>/.ddp/rank<k>.json: each rank's pid and host
+
+
+class RankLostError(EffspeechError, RuntimeError):
+    """A DDP collective failed because another rank stopped answering."""
 
 
 def launched_by_torchrun() -> bool:
     return "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
 
 
-def setup(args: Namespace) -> None:
-    """Join the process group torchrun describes and pin this process to its GPU."""
+def setup(args: Namespace, timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Join the process group torchrun describes, pin this process to its GPU and record who it is."""
     if not launched_by_torchrun() or dist.is_initialized():
         return
     args.local_rank = int(os.environ.get("LOCAL_RANK", 0))
@@ -23,12 +41,49 @@ def setup(args: Namespace) -> None:
         torch.cuda.set_device(args.local_rank)
         args.device = f"cuda:{args.local_rank}"
     backend = args.backend or ("nccl" if str(args.device).startswith("cuda") else "gloo")
-    dist.init_process_group(backend)
+    dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout))
+    folder = Path(args.expdir, RANKS)
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"rank": rank(), "pid": os.getpid(), "host": socket.gethostname()}
+    Path(folder, f"rank{rank()}.json").write_text(json.dumps(record))
+
+
+def lost_ranks(expdir: str | Path) -> list[str]:
+    """The other ranks whose process is gone (those on this host can be checked), as ``rank k (pid p)``."""
+    lost = []
+    for path in sorted(Path(expdir, RANKS).glob("rank*.json")):
+        record = json.loads(path.read_text())
+        if record["rank"] == rank() or record["host"] != socket.gethostname():
+            continue
+        if not process_alive(record["pid"]):
+            lost.append(f"rank {record['rank']} (pid {record['pid']})")
+    return lost
+
+
+PEER_FAILURES = ("connection closed", "connection reset", "timed out", "timeout", "broken pipe", "nccl")
+
+
+def is_peer_failure(error: RuntimeError, expdir: str | Path) -> bool:
+    """Whether a RuntimeError is a collective that another rank broke (not a bug of this rank)."""
+    return bool(lost_ranks(expdir)) or any(words in str(error).lower() for words in PEER_FAILURES)
+
+
+def explain_failure(error: RuntimeError, expdir: str | Path) -> RankLostError:
+    """What a failed collective means: the ranks that are gone, or the timeout that ran out."""
+    lost = lost_ranks(expdir)
+    who = ", ".join(lost) if lost else "another rank (on another host, or stalled past runner.ddp_timeout)"
+    return RankLostError(
+        f"rank {rank()} stops: {who} stopped answering ({str(error).splitlines()[0]}); resume with -a from the "
+        "last complete checkpoint"
+    )
 
 
 def teardown() -> None:
     if dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            dist.destroy_process_group()
+        except RuntimeError:  # a group a dead rank broke: nothing left to close cleanly
+            pass
 
 
 def is_leader() -> bool:

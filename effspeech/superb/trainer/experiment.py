@@ -14,7 +14,7 @@ from effspeech.spec import resolve_configs
 from effspeech.superb import records
 from effspeech.superb.tasks import get_task, resolve_task
 from effspeech.superb.trainer.args import RUNTIME_ONLY, explicit_flags, parse_args
-from effspeech.superb.trainer.config import adapter_plan, apply_overrides, load_config
+from effspeech.superb.trainer.config import adapter_plan, apply_overrides, load_config, set_key
 from effspeech.superb.upstream import check_name
 
 RESULT_ROOT = Path("result", "downstream")
@@ -63,6 +63,10 @@ def resolve(argv: list[str] | None = None) -> Experiment:
     if args.data_root:
         get_task(args.downstream).fill_data_paths(config, args.data_root)
     apply_overrides(args.override, args, config)
+    if config.get("runner", {}).get("on_bad_data") == "skip":  # a recipe that reads ahead would stop anyway
+        for key, value in get_task(args.downstream).skip_settings.items():
+            print(f"[Runner] - on_bad_data: skip sets {key} = {value!r}")
+            set_key(config, key, value)
     check_plan(args, config)
     Path(args.expdir).mkdir(parents=True, exist_ok=True)
     resume = args.mode == "train" and bool(args.past_exp)

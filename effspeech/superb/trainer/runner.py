@@ -35,6 +35,7 @@ from effspeech.superb.trainer.experiment import Experiment
 from effspeech.superb.trainer.metrics import MetricTap
 from effspeech.superb.trainer.optim import build_optimizer, build_scheduler
 from effspeech.superb.trainer.pipeline import build_pipeline, count_trainable, param_groups
+from effspeech.superb.trainer.preemption import PREEMPTED, Preempted, StopRequest
 from effspeech.superb.trainer.rng import rng_state, seed_everything, set_rng_state
 from effspeech.superb.trainer.sampling import epoch_loader
 
@@ -67,6 +68,8 @@ class Session:
     bad_loss: bool = False  # a micro-batch of the coming optimizer step had a non-finite loss
     nonfinite_steps: int = 0  # optimizer steps skipped for a non-finite loss or gradient
     nonfinite_in_a_row: int = 0
+    stop_signal: str | None = None  # a stop signal seen by any DDP rank at the last optimizer step
+    saved_step: int | None = None  # the step of the newest states-*.ckpt this session wrote
 
     @staticmethod
     def fresh_progress() -> dict[str, Any]:
@@ -85,6 +88,7 @@ class Runner:
         self.bad_data = BadDataLog(self.config["runner"].get("on_bad_data", "stop"))
         training = self.args.mode == "train" and distributed.is_leader()
         self.progress_file = records.ProgressWriter(self.expdir) if training else None  # -m evaluate: no record
+        self.stop = StopRequest()
         if self.task.prepare is not None:
             self.task.prepare(self.expdir, distributed.rank())
 
@@ -177,9 +181,10 @@ class Runner:
         pbar = tqdm(total=total, initial=session.progress["step"], desc="overall", dynamic_ncols=True,
                     file=session.out)  # fmt: skip
         try:
-            self.pipeline.set_train()
-            while session.progress["step"] < total:
-                self._train_epoch(model, session, pbar)
+            with self.stop.listening():
+                self.pipeline.set_train()
+                while session.progress["step"] < total:
+                    self._train_epoch(model, session, pbar)
         finally:  # a run stopped by an error does not leave its bar to be drawn at exit
             pbar.close()
         return self._close_session(session)
@@ -226,7 +231,7 @@ class Runner:
         runner_config, progress = self.config["runner"], session.progress
         accumulate = runner_config.get("gradient_accumulate_steps", 1)
         split = runner_config.get("train_dataloader", "train")
-        base = guarded_loader(self.pipeline.downstream.get_dataloader(split))
+        base = guarded_loader(self.pipeline.downstream.get_dataloader(split), self.task.salvage)
         skip = progress["batch_in_epoch"]
         loader = epoch_loader(base, self.args.seed, progress["epoch"], skip)
         bar = tqdm(loader, desc="train", dynamic_ncols=True, file=session.out)
@@ -248,6 +253,8 @@ class Runner:
             self._report_progress(progress["step"])
             self._log_train(session, split, total_batches=len(base))
             self._checkpoint_boundary(session)
+            if session.stop_signal is not None:
+                self._stop_on_signal(session)
             if progress["step"] >= runner_config["total_steps"]:
                 return
         progress["epoch"] += 1
@@ -256,7 +263,9 @@ class Runner:
     def _optimizer_step(self, session: Session) -> None:
         grad_norm = torch.nn.utils.clip_grad_norm_(session.trainable, self.config["runner"]["gradient_clipping"])
         bad = "loss" if session.bad_loss else ("gradient" if not math.isfinite(grad_norm) else "")
-        bad = next((what for what in distributed.gather(bad) if what), "")  # every DDP rank skips alike
+        flags = distributed.gather((bad, self.stop.signal))  # every DDP rank skips and stops alike
+        bad = next((what for what, _ in flags if what), "")
+        session.stop_signal = next((name for _, name in flags if name), None)
         session.bad_loss = False
         if bad:
             self._skip_nonfinite_step(session, bad)
@@ -332,6 +341,7 @@ class Runner:
             session.best_names.update(names)
         if at_save:
             names.append(records.states_name(step))
+            session.saved_step = step
         if names:
             states = self._states(session, rng)
             for name in names:
@@ -341,6 +351,25 @@ class Runner:
         if at_save:
             records.prune_states(self.expdir, runner_config["max_keep"])
         self._write_train_results(session)
+
+    def _stop_on_signal(self, session: Session) -> None:
+        """Save ``states-<step>.ckpt`` (unless this step's save just wrote it) and results.json, then stop."""
+        step = session.progress["step"]
+        path = self.expdir / records.states_name(step)
+        rng = distributed.gather(rng_state())
+        session.progress["wall_time"] = self._wall_time(session.started)
+        if distributed.is_leader():
+            if session.saved_step != step:
+                records.save_state(self._states(session, rng), path)
+                records.prune_states(self.expdir, self.config["runner"]["max_keep"])
+            self._write_train_results(session, interrupted={"signal": session.stop_signal, "step": step})
+            self.log.warning("stopped on %s at step %d: %s", session.stop_signal, step, path)
+            session.writer.close()
+        distributed.barrier()
+        raise Preempted(
+            f"stopped on {session.stop_signal} at step {step}, saved in {path}; resume with -a "
+            f"(exit status {PREEMPTED}: requeue the job)"
+        )
 
     def _close_session(self, session: Session) -> records.TrainRecord | None:
         digests = distributed.gather(self.trainable_digest())
@@ -376,7 +405,9 @@ class Runner:
         previous = self.state.wall_time if self.resuming else 0.0
         return previous + time.time() - session_start
 
-    def _write_train_results(self, session: Session, digests: list[str] | None = None) -> records.TrainRecord:
+    def _write_train_results(
+        self, session: Session, digests: list[str] | None = None, interrupted: dict[str, Any] | None = None
+    ) -> records.TrainRecord:
         progress = session.progress
         record = records.TrainRecord(
             steps=progress["step"],
@@ -391,6 +422,7 @@ class Runner:
             nonfinite_steps_skipped=session.nonfinite_steps,
             bad_data=self.bad_data.summary(),
             trainable_digest_per_rank=digests,
+            interrupted=interrupted,
         )
         records.write_results(self.expdir, record, self._run_info())
         return record
@@ -416,7 +448,7 @@ class Runner:
         python_state, numpy_state = random.getstate(), np.random.get_state()
         with torch.random.fork_rng(devices=[torch.cuda.current_device()] if torch.cuda.is_available() else []):
             seed_everything(self.args.seed)
-            loader = guarded_loader(self.pipeline.downstream.get_dataloader(split))
+            loader = guarded_loader(self.pipeline.downstream.get_dataloader(split), self.task.salvage)
             limit = round(len(loader) * float(self.config["runner"].get("evaluate_ratio", 1)))
             records, batch_ids = defaultdict(list), []
             bar = tqdm(loader, desc=split, total=limit, dynamic_ncols=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -101,8 +102,14 @@ def _run(command: list[str], expdir: Path, log, env: dict, phase: str, watch: Wa
 
 
 def run_grid(cells: list[Cell], out: Path, launch: Launch, jobs: int, skip: list[Cell]) -> dict[Cell, int]:
-    """Run every unfinished cell except ``skip``, ``jobs`` at a time; return each run cell's exit status."""
+    """Run every unfinished cell except ``skip`` and those another live process trains now (its lock is
+    held), ``jobs`` at a time; return each run cell's exit status."""
     pending = [cell for cell in cells if not records.is_evaluated(cell.expdir(out)) and cell not in skip]
+    for cell in list(pending):
+        holder = records.lock_holder(cell.expdir(out))
+        if holder is not None:
+            print(f"warning: {cell.name} is being trained by {holder}: not started", file=sys.stderr)
+            pending.remove(cell)
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         codes = pool.map(lambda cell: run_cell(cell, cell.expdir(out), launch, threads), pending)

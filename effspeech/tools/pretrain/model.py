@@ -10,7 +10,7 @@ from torch import nn
 
 from effspeech.errors import ConfigError
 from effspeech.superb.random_upstream import HUBERT_TASK, SMALL
-from effspeech.superb.records import atomic_write
+from effspeech.superb.records import atomic_write, torch_bytes
 
 ARCHS = {"hubert_small": SMALL}
 
@@ -47,4 +47,4 @@ def save_checkpoint(model: nn.Module, header: dict, out: Path, extra: dict) -> P
         for name, tensor in model.state_dict().items()
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write(out, lambda file: torch.save({**header, "model_weight": weights, "pretrain": extra}, file))
+    return atomic_write(out, torch_bytes({**header, "model_weight": weights, "pretrain": extra}))
