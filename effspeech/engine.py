@@ -40,6 +40,7 @@ def attach(model: nn.Module, spec: str | list | tuple | dict) -> AdapterSet:
             injectors[name] = Injector()
             container[name] = method.attach(anatomy, injectors[name])
             methods[name] = method
+        _refuse_shared_tensors(methods, container, injectors)
     except BaseException:  # a method that refuses this model leaves it exactly as it was
         for injector in reversed(list(injectors.values())):
             injector.undo_all()
@@ -50,6 +51,17 @@ def attach(model: nn.Module, spec: str | list | tuple | dict) -> AdapterSet:
     adapters = AdapterSet(anatomy, methods, container, injectors, base)
     container.owner = adapters  # a plain attribute: what adapters_of() finds; gone with the container
     return adapters
+
+
+def _refuse_shared_tensors(methods: dict[str, Any], container: nn.ModuleDict, injectors: dict[str, Injector]) -> None:
+    """Two methods that train the same tensor (bitfit and lnfit both train the LayerNorm biases) would put
+    it in two optimizer groups; refuse them here, naming the tensor."""
+    owners: dict[int, str] = {}
+    for name in methods:
+        for path, parameter in [*container[name].named_parameters(), *injectors[name].unfrozen.items()]:
+            other = owners.setdefault(id(parameter), name)
+            if other != name:
+                raise ConfigError(f"{other} and {name} both train {path}: attach one of them, or narrow one")
 
 
 def adapters_of(model: nn.Module) -> AdapterSet | None:
@@ -106,6 +118,9 @@ class AdapterSet:
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         """Load a state made by the same spec on the same architecture; any difference is an error that shows it."""
+        merged = [name for name, method in self.methods.items() if getattr(method, "merged", False)]
+        if merged:
+            raise ConfigError(f"{', '.join(merged)} merged into the upstream: unmerge() before loading a state")
         own = dict(self.named_parameters())
         problems = []
         saved_methods = sorted({key.split(".", 1)[0] for key in state})

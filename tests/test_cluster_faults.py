@@ -4,6 +4,7 @@ whose items are not one file each (ER reads ahead, ASR reads buckets). docs/reli
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ import torch
 import effspeech.superb  # noqa: F401  (compatibility shims before s3prl)
 from effspeech.superb import records
 from effspeech.superb.tasks.asr import drop_from_bucket
+from effspeech.superb.trainer import distributed
 from effspeech.superb.trainer.bad_data import BadDataLog, GuardedCollate, GuardedDataset, Salvaged
 from effspeech.superb.trainer.main import run
 from effspeech.superb.trainer.preemption import PREEMPTED
@@ -33,14 +35,34 @@ pytestmark = pytest.mark.slow
 LONG = "config.runner.total_steps=100000,,config.runner.save_step=1000,,config.runner.eval_step=1000"
 
 
-def start(argv: list[str], cwd: Path, torchrun: int = 0) -> subprocess.Popen:
-    """``run_downstream.py`` in its own process (and session, so a test can signal it alone)."""
+# run_downstream.py whose writes of states-*.ckpt stall in fsync for 3 s, having told SAVING where: a second
+# signal can then be sent while the save is under way, not merely after the first one
+SLOW_SAVES = """
+import os, sys, time
+from pathlib import Path
+saving, fsync = Path(sys.argv.pop(1)), os.fsync
+def slow_fsync(fd):
+    name = os.readlink(f"/proc/self/fd/{fd}")
+    if Path(name).name.startswith(".states-") and name.endswith(".tmp"):
+        saving.write_text(name)
+        time.sleep(3)
+    fsync(fd)
+os.fsync = slow_fsync
+sys.argv[0] = "run_downstream.py"
+from effspeech.superb.trainer.main import main
+sys.exit(main())
+"""
+
+
+def start(argv: list[str], cwd: Path, torchrun: int = 0, saving: Path | None = None) -> subprocess.Popen:
+    """``run_downstream.py`` in its own process (and session, so a test can signal it alone); with
+    ``saving``, one whose checkpoint saves stall and announce themselves in that file."""
     launcher = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={torchrun}",
                 "--master_port", str(free_port())] if torchrun else [sys.executable]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    command = [*launcher, str(REPO / "run_downstream.py"), *argv]
-    return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)  # fmt: skip
+    script = ["-c", SLOW_SAVES, str(saving)] if saving else [str(REPO / "run_downstream.py")]
+    return subprocess.Popen([*launcher, *script, *argv], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
 
 
 def wait_for(condition, process: subprocess.Popen, timeout: float = 300) -> None:
@@ -63,35 +85,58 @@ def logged_step(expdir: Path, step: int) -> bool:
     return log.is_file() and f"step {step} loss" in log.read_text()
 
 
-@pytest.mark.parametrize("signals", [("SIGTERM",), ("SIGUSR1",), ("SIGTERM", "SIGINT")], ids="+".join)
+STEPS_20 = "config.runner.total_steps=20,,config.runner.eval_step=1000"
+
+
+def stop(expdir: Path, signals: tuple[str, ...], cwd: Path, data: Path, upstream: str) -> subprocess.Popen:
+    """A long run sent ``signals`` after its third step; every one after the first while its save stalls."""
+    saving = cwd / "saving"
+    process = start(train_argv("ks", expdir, data, upstream, LONG), cwd, saving=saving)
+    wait_for(lambda: logged_step(expdir, 3), process)
+    os.kill(process.pid, getattr(signal, signals[0]))
+    if signals[1:]:
+        wait_for(saving.is_file, process)
+    for name in signals[1:]:
+        os.kill(process.pid, getattr(signal, name))
+    process.wait(timeout=120)
+    return process
+
+
+@pytest.mark.parametrize("signals", [("SIGTERM",), ("SIGUSR1",), ("SIGTERM", "SIGTERM")], ids="+".join)
 def test_a_stop_signal_saves_the_current_step_and_a_resume_ends_as_an_uninterrupted_run(
     signals, tmp_path, mini_superb, hubert_tiny
 ):
     straight = tmp_path / "straight"  # every part runs in a subprocess with one thread, so that sums add alike
-    finish(start(train_argv("ks", straight, mini_superb, hubert_tiny, "config.runner.eval_step=1000"), tmp_path))
+    finish(start(train_argv("ks", straight, mini_superb, hubert_tiny, STEPS_20), tmp_path))
 
     expdir = tmp_path / "stopped"
-    process = start(train_argv("ks", expdir, mini_superb, hubert_tiny, LONG), tmp_path)
-    wait_for(lambda: logged_step(expdir, 3), process)
-    for name in signals:  # a second signal lands while the first one's save is under way
-        os.kill(process.pid, getattr(signal, name))
-        time.sleep(0.01)
-    output, _ = process.communicate(timeout=120)
+    process = stop(expdir, signals, tmp_path, mini_superb, hubert_tiny)
+    output = process.stdout.read()
     assert process.returncode == PREEMPTED, output[-3000:]
-
     (saved,) = records.states_checkpoints(expdir)
-    state = records.load_state(saved)  # complete and loadable, whatever the second signal did
+    state = records.load_state(saved)
     interrupted = records.read_results(expdir)["train"]["interrupted"]
-    assert interrupted == {"signal": signals[0], "step": state.step} and 3 <= state.step < 8
+    assert interrupted == {"signal": signals[0], "step": state.step} and 3 <= state.step < 20
     assert f"stopped on {signals[0]} at step {state.step}" in output
     assert not list(expdir.glob(".*.tmp"))
+    if signals[1:]:
+        assert f"{signals[1]} received while stopping on {signals[0]}: ignored" in output
 
-    resume = train_argv("ks", expdir, mini_superb, hubert_tiny, "config.runner.eval_step=1000", "-a")
-    finish(start(resume, tmp_path))  # the command line's total_steps (8, the straight run's) wins on resume
+    resume = train_argv("ks", expdir, mini_superb, hubert_tiny, STEPS_20, "-a")
+    finish(start(resume, tmp_path))  # the command line's total_steps wins on resume
     report = records.read_results(expdir)["train"]
-    assert report["resumed_from_step"] == state.step and report["steps"] == 8 and "interrupted" not in report
-    a, b = records.load_state(straight / "states-8.ckpt"), records.load_state(expdir / "states-8.ckpt")
+    assert report["resumed_from_step"] == state.step and report["steps"] == 20 and "interrupted" not in report
+    a, b = records.load_state(straight / "states-20.ckpt"), records.load_state(expdir / "states-20.ckpt")
     assert all(torch.equal(value, b.adapter_state[key]) for key, value in a.adapter_state.items())
+
+
+def test_ctrl_c_twice_stops_during_the_save_and_leaves_no_partial_checkpoint(tmp_path, mini_superb, hubert_tiny):
+    expdir = tmp_path / "stopped"
+    process = stop(expdir, ("SIGINT", "SIGINT"), tmp_path, mini_superb, hubert_tiny)
+    output = process.stdout.read()
+    assert process.returncode not in (0, PREEMPTED) and "KeyboardInterrupt: SIGINT while stopping on SIGINT" in output
+    assert records.states_checkpoints(expdir) == [] and not list(expdir.glob(".*.tmp"))
+    assert records.lock_holder(expdir) is None
 
 
 def test_a_second_trainer_on_a_busy_directory_refuses_and_a_stale_lock_is_taken_over(
@@ -116,14 +161,15 @@ def test_a_second_trainer_on_a_busy_directory_refuses_and_a_stale_lock_is_taken_
 
     os.killpg(first.pid, signal.SIGKILL)  # its lock stays behind, naming a process that is gone
     first.wait()
-    assert records.lock_holder(expdir, alive_only=False).pid == first.pid
+    assert records.lock_holder(expdir) is None  # the kernel released its flock ...
+    assert json.loads((expdir / ".lock").read_text())["pid"] == first.pid  # ... and its name is still there
     more = "config.runner.total_steps=4,,config.runner.save_step=2,,config.runner.eval_step=1000"
     taken = subprocess.run([sys.executable, str(REPO / "run_downstream.py"),
                             *train_argv("ks", expdir, mini_superb, hubert_tiny, more, "-a")],
                            capture_output=True, text=True, timeout=300, cwd=tmp_path)  # fmt: skip
     assert taken.returncode == 0, taken.stderr[-3000:]
     assert f"taking over {expdir / '.lock'}" in (expdir / "run.log").read_text() + taken.stderr
-    assert not (expdir / ".lock").exists()  # released at the end
+    assert records.lock_holder(expdir) is None and (expdir / ".lock").read_text() == ""  # released at the end
 
 
 def test_the_leaderboard_does_not_start_a_cell_that_another_process_trains(tmp_path, capsys):
@@ -159,6 +205,55 @@ def test_a_killed_rank_ends_the_other_in_bounded_time_naming_it_and_a_resume_con
     assert resume.returncode == 0, output[-3000:]
     report = records.read_results(expdir)["train"]
     assert report["resumed_from_step"] == last and report["steps"] == last + 2 and report["world_size"] == 2
+
+
+def test_a_stop_signal_to_torchrun_stops_every_rank_at_the_same_step_and_a_resume_continues(
+    tmp_path, mini_superb, hubert_tiny
+):
+    expdir = tmp_path / "ddp"
+    process = start(train_argv("ks", expdir, mini_superb, hubert_tiny, LONG), tmp_path, torchrun=2)
+    wait_for(lambda: logged_step(expdir, 3), process)
+    os.kill(process.pid, signal.SIGTERM)  # the agent forwards it to both ranks
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode != 0  # torchrun reports its own signal: a job script reads results.json instead
+    (saved,) = records.states_checkpoints(expdir)
+    step = records.load_state(saved).step
+    assert records.read_results(expdir)["train"]["interrupted"] == {"signal": "SIGTERM", "step": step}
+    assert "SIGKILL" not in output  # both ranks left within the agent's grace period: none hung in a collective
+
+    resume = start(train_argv("ks", expdir, mini_superb, hubert_tiny, f"config.runner.total_steps={step + 2}", "-a"),
+                   tmp_path, torchrun=2)  # fmt: skip
+    output, _ = resume.communicate(timeout=300)
+    assert resume.returncode == 0, output[-3000:]
+    report = records.read_results(expdir)["train"]
+    assert report["resumed_from_step"] == step and report["steps"] == step + 2 and "interrupted" not in report
+
+
+def test_a_stalled_rank_ends_the_other_after_ddp_timeout(tmp_path, mini_superb, hubert_tiny):
+    expdir = tmp_path / "ddp"
+    stalls = f"{LONG},,config.runner.ddp_timeout=15"
+    process = start(train_argv("ks", expdir, mini_superb, hubert_tiny, stalls), tmp_path, torchrun=2)
+    wait_for(lambda: logged_step(expdir, 3), process)
+    victim = json.loads((expdir / ".ddp" / "rank1.json").read_text())["pid"]
+    os.kill(victim, signal.SIGSTOP)  # alive but silent, like a rank stuck in I/O
+    stalled = time.time()
+    try:
+        output, _ = process.communicate(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim, signal.SIGKILL)
+    assert time.time() - stalled < 15 + 30 + 30, "the survivor waited past its timeout and torchrun's 30 s grace"
+    assert "stalled past runner.ddp_timeout" in output, output[-3000:]
+
+
+@pytest.mark.parametrize(("message", "peer"), [
+    ("[../third_party/gloo/gloo/transport/tcp/pair.cc:534] Connection closed by peer [127.0.0.1]:4242", True),
+    ("Application timeout caused pair closure", True),  # gloo, when runner.ddp_timeout runs out
+    ("DataLoader timed out after 5 seconds", False),
+    ("mat1 and mat2 shapes cannot be multiplied (4x8 and 9x2)", False),
+])  # fmt: skip
+def test_only_what_a_peer_does_counts_as_a_lost_rank(message, peer, tmp_path):
+    assert distributed.is_peer_failure(RuntimeError(message), tmp_path) is peer
 
 
 @pytest.fixture

@@ -70,9 +70,10 @@ def test_detach_after_lora_merge_restores_exact_weights(load_expert, wavs):
         assert torch.equal(expert(wavs)["last_hidden_state"], reference)
 
 
+@pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("method", ALL_METHODS)
-def test_state_dict_round_trip_reproduces_outputs(load_expert, wavs, method):
-    source = load_expert("hubert")
+def test_state_dict_round_trip_reproduces_outputs(load_expert, wavs, method, family):
+    source = load_expert(family)
     adapters = effspeech.attach(source, method)
     _train(source, adapters, wavs)
     state = adapters.state_dict()
@@ -82,7 +83,7 @@ def test_state_dict_round_trip_reproduces_outputs(load_expert, wavs, method):
     with torch.no_grad():
         expected = source(wavs)["hidden_states"]
 
-    target = load_expert("hubert")
+    target = load_expert(family)
     loaded = effspeech.attach(target, adapters.spec)
     loaded.load_state_dict(state)
     with torch.no_grad():
@@ -98,6 +99,11 @@ def test_loading_another_method_size_or_architecture_fails_with_the_difference(l
         effspeech.attach(load_expert("hubert"), {"houlsby": {"bottleneck": 16}}).load_state_dict(houlsby)
     with pytest.raises(ValueError, match="unexpected keys"):
         effspeech.attach(load_expert("hubert"), {"houlsby": {"layers": [0]}}).load_state_dict(houlsby)
+    dora = effspeech.attach(load_expert("hubert"), "dora").state_dict()
+    with pytest.raises(ValueError, match=r"A: checkpoint \(8, 128\) vs model \(4, 128\)"):
+        effspeech.attach(load_expert("hubert"), {"dora": {"rank": 4}}).load_state_dict(dora)
+    with pytest.raises(ValueError, match=r"methods: checkpoint has \['dora'\], this model has \['ia3'\]"):
+        effspeech.attach(load_expert("hubert"), "ia3").load_state_dict(dora)
 
 
 def test_spec_is_fully_resolved_and_yaml_round_trips(load_expert):
@@ -168,3 +174,22 @@ def test_register_adapter_refuses_a_second_class_under_a_taken_name():
         @effspeech.register_adapter("houlsby")
         class Impostor(effspeech.AdapterMethod):
             pass
+
+
+def test_two_methods_that_would_train_one_tensor_are_refused_naming_it(load_expert):
+    expert = load_expert("hubert")
+    flags = [p.requires_grad for p in expert.parameters()]
+    with pytest.raises(ValueError, match=r"bitfit and lnfit both train encoder\.layers\.0\.self_attn_layer_norm\.bias"):
+        effspeech.attach(expert, ["bitfit", "lnfit"])
+    assert [p.requires_grad for p in expert.parameters()] == flags and not hasattr(expert, "effspeech_adapters")
+
+
+def test_a_state_is_not_loaded_into_merged_tensors(load_expert):
+    expert = load_expert("hubert")
+    adapters = effspeech.attach(expert, "dora")
+    state = adapters.state_dict()
+    adapters.merge()
+    with pytest.raises(ValueError, match=r"dora merged into the upstream: unmerge\(\) before loading a state"):
+        adapters.load_state_dict(state)
+    adapters.unmerge()
+    adapters.load_state_dict(state)

@@ -218,3 +218,23 @@ def test_a_failed_cell_is_reported_and_the_command_exits_non_zero(tmp_path, mini
     assert "| hubert_adapter | lora |" in (out / "leaderboard.md").read_text()
     assert "failed" in (out / "leaderboard.md").read_text()
     assert "upstream checkpoint not found" in (out / "hubert_adapter/lora/ks/cell.log").read_text()
+
+
+def test_methods_all_means_every_registered_method_in_a_stable_order():
+    from effspeech.methods import BUILT_IN
+    from effspeech.superb.methods import all_methods, expand_all
+
+    methods = all_methods()
+    assert methods[:2] == ["none", "finetune"] and methods[2 : 2 + len(BUILT_IN)] == list(BUILT_IN)
+    assert "ffn_scale" in methods[2 + len(BUILT_IN) :]  # the example plugin, after the built-ins
+    assert expand_all(["lora", "all"]) == ["lora", *[m for m in methods if m != "lora"]]
+    cells = build_cells(["up"], expand_all(["all"]), ["ks"], PRESETS["smoke"])
+    assert [cell.method for cell in cells] == methods
+
+
+def test_a_preset_rate_goes_to_its_method_only(tmp_path):
+    preset = dataclasses.replace(PRESETS["mini"], method_rates={"dora": 3e-3})
+    launch = Launch(preset, {"up": "h.pt"}, "/data")
+    dora, lora = (launch.train_args(Cell("up", method, "ks"), tmp_path, False) for method in ("dora", "lora"))
+    assert dora[dora.index("-o") + 1].endswith(",,config.adapter.dora.lr=0.003")
+    assert "config.adapter." not in lora[lora.index("-o") + 1].replace("config.adapter.finetune.lr", "")

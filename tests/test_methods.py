@@ -32,8 +32,9 @@ def expected_count(method: str, network) -> int:
         "ia3": layers * (d + d + f),
         "parallel": layers * (2 * d * 32 + 32 + d),
         "lnfit": layers * 4 * d + 2 * d,
-        # E- and L-adapter per layer: down, up (bottleneck 256), LayerNorm; P: 10 frames
-        "elp": 2 * layers * (2 * d * 256 + 256 + d + 2 * d) + 10 * d,
+        # per layer an E-adapter (down, up: bottleneck 256; LayerNorm) and an L-adapter (d -> 512; LayerNorm);
+        # P: 10 frames
+        "elp": layers * (2 * d * 256 + 256 + d + 2 * d) + layers * (d * 512 + 512 + 2 * 512) + 10 * d,
     }[method]
 
 
@@ -54,7 +55,7 @@ PAPER_COUNTS_HUBERT_BASE = {
     "parallel": 599_424,  # 12*(2*768*32 + 32 + 768)
     "lnfit": 38_400,  # 12*4*768 + 2*768
 }
-ELP_HUBERT_BASE = 9_506_304  # 2 * 12 * 395,776 (E and L) + 10 * 768 (P)
+ELP_HUBERT_BASE = 9_494_016  # 12 * 395,776 (E) + 12 * 394,752 (L) + 10 * 768 (P)
 
 
 @pytest.mark.parametrize("method", sorted(PAPER_COUNTS_HUBERT_BASE))
@@ -401,28 +402,60 @@ def test_ia3_matches_peft_on_the_same_weights(load_expert):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_elp_l_adapters_adapt_what_the_head_reads_not_what_the_next_layer_reads(load_expert, wavs, family):
+def test_elp_l_adapters_are_what_the_head_reads_while_the_next_layer_reads_the_original(load_expert, wavs, family):
     expert = load_expert(family)
     with torch.no_grad():
         plain = expert(wavs)["hidden_states"]
     adapters = effspeech.attach(expert, {"elp": {"e": False, "p": False}})
     with torch.no_grad():
-        adapted = expert(wavs)["hidden_states"]
-    l_adapters = expert.effspeech_adapters["elp"].l
-    assert torch.equal(adapted[0], plain[0])  # the encoder's input has no L-adapter
+        read = expert(wavs)["hidden_states"]
+    paths = expert.effspeech_adapters["elp"].l
+    assert len(read) == len(plain) - 1  # the encoder's input has no path to the head
     with torch.no_grad():
-        for index in range(1, len(plain)):  # state i is layer i-1's output, from an unchanged stream
-            expected = plain[index] + l_adapters[str(index - 1)](plain[index])
-            assert (adapted[index] - expected).abs().max().item() <= 1e-5
-    assert adapters.num_trainable() == len(plain[1:]) * (2 * plain[0].size(-1) * 256 + 256 + 3 * plain[0].size(-1))
+        for index, state in enumerate(read):  # state i is layer i's output, from an unchanged stream
+            assert state.shape == (*plain[index + 1].shape[:2], 512)
+            assert (state - paths[str(index)](plain[index + 1])).abs().max().item() <= 1e-5
+    assert adapters.num_trainable() == len(read) * (plain[0].size(-1) * 512 + 512 + 2 * 512)
+    import s3prl.upstream.interfaces
+
+    featurizer = s3prl.upstream.interfaces.Featurizer(expert, upstream_device="cpu")
+    assert featurizer.output_dim == 512  # the weighted sum, and so the head, reads the L-adapters
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_elp_p_adapter_frames_are_gone_from_every_hidden_state(load_expert, wavs, family):
+def test_elp_p_adapter_frames_lead_the_encoder_input_and_are_gone_from_every_hidden_state(load_expert, wavs, family):
+    """Against a hand-made reference: the encoder's first hidden state computed from its input with the frames
+    in front (masked positions zeroed, positional convolution, LayerNorm where the family has it there)."""
     expert = load_expert(family)
     with torch.no_grad():
         plain = expert(wavs)["hidden_states"]
-        effspeech.attach(expert, {"elp": {"e": False, "l": False, "length": 7}})
+    effspeech.attach(expert, {"elp": {"e": False, "l": False, "length": 7}})
+    encoder = expert.model.encoder
+    seen = {}
+    handle = encoder.register_forward_pre_hook(lambda _m, args, kwargs: seen.update(args=args, kwargs=kwargs),
+                                               with_kwargs=True)  # fmt: skip
+    with torch.no_grad():
         prompted = expert(wavs)["hidden_states"]
+        handle.remove()
+        x = seen["args"][0].clone()  # what the encoder read, frames included
+        mask = seen["kwargs"].get("padding_mask")
+        assert torch.equal(x[:, :7], expert.effspeech_adapters["elp"].p.expand(x.size(0), -1, -1))
+        if mask is not None:
+            x[mask] = 0
+        y = x + encoder.pos_conv(x.transpose(1, 2)).transpose(1, 2)
+        if not encoder.layer_norm_first:
+            y = encoder.layer_norm(y)
     assert [h.shape for h in prompted] == [h.shape for h in plain]
+    assert (prompted[0] - y[:, 7 : 7 + plain[0].size(1)]).abs().max().item() <= 1e-5
     assert (prompted[1] - plain[1]).abs().max().item() > 1e-4  # the frames do take part in attention
+
+
+@pytest.mark.parametrize("pair", [["prompt", "elp"], ["elp", "prompt"]], ids="+".join)
+def test_two_methods_that_add_frames_compose(load_expert, wavs, pair):
+    expert = load_expert("hubert")
+    with torch.no_grad():
+        plain = expert(wavs)["hidden_states"]
+        spec = {name: ({"e": False, "l": False} if name == "elp" else {}) for name in pair}
+        effspeech.attach(expert, spec)
+        both = expert(wavs)["hidden_states"]
+    assert [h.shape for h in both] == [h.shape for h in plain]

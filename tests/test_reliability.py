@@ -172,7 +172,9 @@ def test_unknown_task_and_upstream_list_the_valid_names(tmp_path):
         run(_argv(tmp_path, "hubert_adapter", task="kws"))
 
 
-@pytest.mark.parametrize("adapter", ["lora", "bitfit", "adapterbias", "cnn", "houlsby,prefix,lora"])
+@pytest.mark.parametrize(
+    "adapter", ["lora", "bitfit", "adapterbias", "cnn", "houlsby,prefix,lora", "dora,parallel", "ia3", "lnfit", "elp"]
+)
 def test_odd_inputs_give_right_lengths_with_the_other_methods(tiny_checkpoints, adapter):
     """tests/test_cli.py covers none/prefix/prompt/houlsby on every family; these are the remaining methods."""
     expert = load_upstream("hubert_adapter", tiny_checkpoints["hubert"], adapter)[0].eval()

@@ -1,17 +1,17 @@
 """ELP adapters (Inoue et al., 2024, "ELP-Adapters: parameter efficient adapter tuning for various speech
 processing tasks", arXiv 2407.21066): three kinds of adapter, each switchable.
 
-- E-adapters, in every encoder layer on the FFN's output: ``h + LN(W_up GELU(W_down h))``.
-- L-adapters, on the path from every layer to the downstream head: the same block on each layer's
-  output as S3PRL collects it, so the featurizer's weighted sum reads adapted states while the next
-  layer still reads the original one. S3PRL's first hidden state (the encoder's input) has none.
+- E-adapters, in every encoder layer on the FFN's output: ``h + LN(W_up ReLU(W_down h))``, bottleneck 256.
+- L-adapters, on the path from every layer to the downstream head: ``LN(ReLU(W h))``, 512 wide, on each
+  layer's output as S3PRL collects it. The head then reads the weighted sum of these (S3PRL's
+  featurizer does the sum) instead of the hidden states; the next layer still reads the original one,
+  and S3PRL's first hidden state (the encoder's input) has no path.
 - P-adapter: learned frames prepended to the features the transformer encoder reads (before its
   positional convolution), removed again from the encoder output and every hidden state.
 
-Sizes and initialisation follow the authors' E/L-adapter code (Otake et al., ICASSP 2023): bottleneck
-256, GELU, a LayerNorm on the adapter's output, weights drawn from N(0, 1e-3^2) and zero biases. The
-LayerNorm rescales that small initial output to unit variance, so elp is not the identity at attach.
-The P-adapter's length (10 frames) is effspeech's choice; docs/adapters.md lists the other choices."""
+Sizes, activation and initialisation follow the authors' code for their E/L adapters (Otake et al.,
+ICASSP 2023: sinhat98/adapter-wavlm, its training scripts' defaults): weights drawn from N(0, 1e-3^2),
+zero biases. The P-adapter's length (10 frames) is effspeech's choice; docs/adapters.md lists the others."""
 
 from __future__ import annotations
 
@@ -33,19 +33,36 @@ INIT_STD = 1e-3
 MAX_PROMPT_LENGTH = 512
 
 
-class NormedBottleneck(nn.Module):
-    """``LN(W_up GELU(W_down h))``: what an E- or L-adapter adds to its input."""
+def _init(*linears: nn.Linear) -> None:
+    for linear in linears:
+        nn.init.normal_(linear.weight, std=INIT_STD)
+        nn.init.zeros_(linear.bias)
+
+
+class EncoderAdapter(nn.Module):
+    """``LN(W_up ReLU(W_down h))``: what an E-adapter adds to the FFN's output."""
 
     def __init__(self, dim: int, bottleneck: int) -> None:
         super().__init__()
-        self.mlp = Bottleneck(dim, bottleneck, nn.GELU())
+        self.mlp = Bottleneck(dim, bottleneck, nn.ReLU())
         self.norm = nn.LayerNorm(dim)
-        for linear in (self.mlp.down, self.mlp.up):
-            nn.init.normal_(linear.weight, std=INIT_STD)
-            nn.init.zeros_(linear.bias)
+        _init(self.mlp.down, self.mlp.up)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.norm(self.mlp(h))
+
+
+class LayerPath(nn.Module):
+    """``LN(ReLU(W h))``: an L-adapter, what the head reads of one layer."""
+
+    def __init__(self, dim: int, width: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(dim, width)
+        self.norm = nn.LayerNorm(width)
+        _init(self.linear)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.norm(torch.relu(self.linear(h)))
 
 
 @dataclass
@@ -53,12 +70,13 @@ class ElpConfig(MethodConfig):
     e: bool = True  # E-adapters in the encoder layers
     l: bool = True  # noqa: E741  L-adapters on the layers' paths to the head
     p: bool = True  # the P-adapter's frames
-    bottleneck: int = 256  # of the E- and L-adapters
+    bottleneck: int = 256  # of the E-adapters
+    width: int = 512  # of the L-adapters' outputs, what the head reads
     length: int = 10  # of the P-adapter
     layers: list[int] | None = None  # layers with E- and L-adapters (None: all)
 
     def validate(self) -> None:
-        require_positive(self, "bottleneck", "length")
+        require_positive(self, "bottleneck", "width", "length")
         if not (self.e or self.l or self.p):
             raise ConfigError("ElpConfig: switch on at least one of e, l, p")
         if self.length > MAX_PROMPT_LENGTH:
@@ -78,31 +96,28 @@ class Elp(AdapterMethod):
                 "(s3prl.hub.<family>_local(...)), not to its .model, or set l: false"
             )
         if self.config.e:
-            owner.e = nn.ModuleDict({str(i): NormedBottleneck(anatomy.dim, self.config.bottleneck) for i in indices})
+            owner.e = nn.ModuleDict({str(i): EncoderAdapter(anatomy.dim, self.config.bottleneck) for i in indices})
             for index in indices:
                 injector.forward_hook(anatomy.layers[index].fc2, residual_hook(owner.e[str(index)]))
         if self.config.l:
-            owner.l = nn.ModuleDict({str(i): NormedBottleneck(anatomy.dim, self.config.bottleneck) for i in indices})
-            self._adapt_layer_outputs(anatomy, injector, owner.l)
+            owner.l = nn.ModuleDict({str(i): LayerPath(anatomy.dim, self.config.width) for i in indices})
+            self._read_through_paths(anatomy, injector, owner.l)
         if self.config.p:
             owner.p = nn.Parameter(torch.randn(self.config.length, anatomy.dim) * 0.02)
             self._prepend_frames(anatomy, injector, owner.p)
         return owner
 
     @staticmethod
-    def _adapt_layer_outputs(anatomy: Anatomy, injector: Injector, adapters: nn.ModuleDict) -> None:
+    def _read_through_paths(anatomy: Anatomy, injector: Injector, paths: nn.ModuleDict) -> None:
         """S3PRL collects the input of every layer and the encoder's output: state ``i + 1`` is layer ``i``'s
-        output. The adapters act on the collected states only, not on what the next layer reads."""
+        output. What the featurizer sums becomes the L-adapters' outputs, one per adapted layer."""
         postprocess = anatomy.expert.hook_postprocess
 
-        def adapt(hiddens):
-            adapted = [
-                (name, h + adapters[str(i - 1)](h) if str(i - 1) in adapters else h)
-                for i, (name, h) in enumerate(hiddens)
-            ]
+        def read(hiddens):
+            adapted = [(name, paths[str(i - 1)](h)) for i, (name, h) in enumerate(hiddens) if str(i - 1) in paths]
             return postprocess(adapted) if callable(postprocess) else adapted
 
-        injector.set_attribute(anatomy.expert, "hook_postprocess", adapt)
+        injector.set_attribute(anatomy.expert, "hook_postprocess", read)
 
     @staticmethod
     def _prepend_frames(anatomy: Anatomy, injector: Injector, frames: nn.Parameter) -> None:

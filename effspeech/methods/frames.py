@@ -22,15 +22,17 @@ def strip_time(value: Any, count: int, time_dim: int) -> Any:
     return value
 
 
+ENCODER_OUTPUT = "self.model.encoder"  # what S3PRL's experts call the encoder's output among the hidden states
+
+
 def strip_leading_frames(anatomy: Anatomy, injector: Injector, count: int) -> None:
     """Remove ``count`` leading frames from the encoder's output and from the hidden states S3PRL's expert
-    collects (its hooks see the layers' inputs, which still hold them)."""
-    stripped_outputs: list[torch.Tensor] = []  # the encoder output already without the frames
+    collects: its hooks see the layers' inputs, which still hold them, and the encoder's output, which this
+    strips in a hook of its own. Several methods that add frames compose: each removes its own count."""
 
     def strip_encoder_output(_module, _args, output):
-        x, layer_results = output
-        stripped_outputs[:] = [x[:, count:]]  # batch-major
-        return stripped_outputs[0], strip_time(layer_results, count, time_dim=0)
+        x, layer_results = output  # x batch-major, the layer results time-major
+        return x[:, count:], strip_time(layer_results, count, time_dim=0)
 
     # prepend: run before S3PRL's own hook on the encoder, so that it collects the stripped output
     injector.forward_hook(anatomy.encoder, strip_encoder_output, prepend=True)
@@ -38,7 +40,7 @@ def strip_leading_frames(anatomy: Anatomy, injector: Injector, count: int) -> No
         postprocess = anatomy.expert.hook_postprocess
 
         def strip_hidden_states(hiddens):
-            hiddens = [(name, h if any(h is s for s in stripped_outputs) else h[:, count:]) for name, h in hiddens]
+            hiddens = [(name, h if name == ENCODER_OUTPUT else h[:, count:]) for name, h in hiddens]
             return postprocess(hiddens) if callable(postprocess) else hiddens
 
         injector.set_attribute(anatomy.expert, "hook_postprocess", strip_hidden_states)

@@ -40,9 +40,11 @@ class Parallel(AdapterMethod):
             pending: list[torch.Tensor] = []  # fc1 sees the FFN's input; fc2's output takes the adapter's
 
             def read_input(_module, args, _output, adapter=adapter, pending=pending) -> None:
-                pending[:] = [adapter(args[0])]
+                pending.append(adapter(args[0]))
 
-            def add_output(_module, _args, output, pending=pending):
+            def add_output(_module, _args, output, pending=pending, index=index):
+                if not pending:
+                    raise RuntimeError(f"parallel adapter of layer {index}: fc2 ran without fc1 before it")
                 return map_first(output, lambda h: h + self.config.scale * pending.pop())
 
             injector.forward_hook(layer.fc1, read_input)

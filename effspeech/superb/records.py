@@ -10,6 +10,7 @@ renamed over the target. Checkpoints hold plain containers and tensors only, so 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import functools
 import hashlib
 import io
@@ -392,13 +393,84 @@ class LockHolder:
     started: float
     command: list[str]
 
-    def alive(self) -> bool:
-        """Whether the holder still runs; only a process on this host can be checked (else assumed alive)."""
-        return self.host != socket.gethostname() or process_alive(self.pid)
-
     def __str__(self) -> str:
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started))
         return f"pid {self.pid} on {self.host}, since {since} ({' '.join(self.command)})"
+
+
+class ExperimentLock:
+    """One writer per experiment directory: an exclusive ``flock`` on ``<expdir>/.lock``, held for the
+    life of the training process, so the kernel releases it whatever way the process ends (the file is
+    never deleted, which keeps the lock one inode). The file names the holder (pid, host, start time,
+    command) for whoever is refused, and a previous holder's name left in it by a process that died
+    without releasing is taken over with a warning. ``-m evaluate`` reads without it."""
+
+    def __init__(self, expdir: str | Path) -> None:
+        self.path = Path(expdir, LOCK)
+        self._file: Any = None
+
+    def acquire(self, tries: int = 5) -> None:
+        file = open(self.path, "a+")  # noqa: SIM115  (held until release())
+        for attempt in range(tries):  # a watcher's lock_holder() holds it shared for an instant
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if attempt == tries - 1:
+                    file.close()
+                    holder = _read_holder(self.path)
+                    raise ExperimentBusyError(
+                        f"{self.path.parent} is in use by {holder or 'another process'}; wait for it to end"
+                    ) from None
+                time.sleep(0.2)
+        previous = _read_holder(self.path)
+        if previous is not None:
+            logger.warning("taking over %s from %s, which is gone", self.path, previous)
+        file.seek(0)
+        file.truncate()
+        me = LockHolder(os.getpid(), socket.gethostname(), time.time(), sys.argv)
+        try:
+            file.write(json.dumps(dataclasses.asdict(me)))
+            file.flush()
+        except OSError as error:  # a full disk: the flock alone still keeps others out
+            logger.warning("could not write who holds %s: %s", self.path, error)
+        self._file = file
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.seek(0)
+            self._file.truncate()
+            self._file.close()  # closing drops the flock
+            self._file = None
+
+    def __enter__(self) -> ExperimentLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
+
+
+def _read_holder(path: Path) -> LockHolder | None:
+    try:
+        data = json.loads(path.read_text())
+        return LockHolder(int(data["pid"]), str(data["host"]), float(data["started"]), list(data["command"]))
+    except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None  # no lock file, an empty one (released), or one being written this instant
+
+
+def lock_holder(expdir: str | Path) -> LockHolder | None:
+    """Who trains in ``expdir`` now, None when nobody holds its lock."""
+    path = Path(expdir, LOCK)
+    if not path.is_file():
+        return None
+    with open(path) as file:
+        try:
+            fcntl.flock(file, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read_holder(path) or LockHolder(0, "?", 0.0, ["(being written)"])
+        fcntl.flock(file, fcntl.LOCK_UN)
+    return None
 
 
 def process_alive(pid: int) -> bool:
@@ -415,57 +487,3 @@ def process_alive(pid: int) -> bool:
     except (OSError, IndexError):  # no procfs: the signal check is all there is
         return True
     return state not in ("Z", "X")
-
-
-class ExperimentLock:
-    """One writer per experiment directory: ``.lock`` names the training process (pid, host, start time,
-    command). A second trainer refuses at once naming the holder; a lock whose process is gone (on this
-    host) is taken over with a warning. ``-m evaluate`` reads without it."""
-
-    def __init__(self, expdir: str | Path) -> None:
-        self.path = Path(expdir, LOCK)
-        self.held = False
-
-    def acquire(self) -> None:
-        me = LockHolder(os.getpid(), socket.gethostname(), time.time(), sys.argv)
-        for _ in range(2):  # the second try follows a stale holder's removal
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                holder = lock_holder(self.path.parent, alive_only=False)
-                if holder is None or holder.alive():
-                    who = holder or "another process (its lock is being written)"
-                    raise ExperimentBusyError(
-                        f"{self.path.parent} is in use by {who}; wait for it to end, or if that process is gone "
-                        f"on another host, remove {self.path}"
-                    ) from None
-                logger.warning("taking over %s from %s, which is gone", self.path, holder)
-                self.path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as file:
-                json.dump(dataclasses.asdict(me), file)
-            self.held = True
-            return
-        raise ExperimentBusyError(f"{self.path.parent}: another process took the lock while a stale one was removed")
-
-    def release(self) -> None:
-        if self.held:
-            self.path.unlink(missing_ok=True)
-            self.held = False
-
-    def __enter__(self) -> ExperimentLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.release()
-
-
-def lock_holder(expdir: str | Path, alive_only: bool = True) -> LockHolder | None:
-    """Who trains in ``expdir`` now (None: nobody, or only a process that is gone when ``alive_only``)."""
-    try:
-        data = json.loads(Path(expdir, LOCK).read_text())
-        holder = LockHolder(int(data["pid"]), str(data["host"]), float(data["started"]), list(data["command"]))
-    except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError, ValueError):
-        return None  # no lock, or one being written this instant
-    return holder if holder.alive() or not alive_only else None

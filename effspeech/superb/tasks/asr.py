@@ -64,7 +64,8 @@ def drop_from_bucket(dataset: Any, index: int, path: str) -> bool:
     buckets, root = getattr(dataset, "X", None), getattr(dataset, "libri_root", None)
     if not isinstance(buckets, list) or root is None or not 0 <= index < len(buckets):
         return False
-    kept = [relative for relative in buckets[index] if os.path.join(root, relative) != path]
+    bad = os.path.normpath(path)
+    kept = [relative for relative in buckets[index] if os.path.normpath(os.path.join(root, relative)) != bad]
     if not kept or len(kept) == len(buckets[index]):
         return False
     buckets[index] = kept

@@ -20,7 +20,7 @@ import torch.distributed as dist
 from effspeech.errors import EffspeechError
 from effspeech.superb.records import process_alive
 
-DEFAULT_TIMEOUT = 600  # seconds a collective waits for a silent rank (torch's own default: 30 min)
+DEFAULT_TIMEOUT = 1800  # seconds a collective waits for a silent rank; the leader's evaluation must fit
 RANKS = ".ddp"  # <expdir>/.ddp/rank<k>.json: each rank's pid and host
 
 
@@ -44,23 +44,33 @@ def setup(args: Namespace, timeout: float = DEFAULT_TIMEOUT) -> None:
     dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout))
     folder = Path(args.expdir, RANKS)
     folder.mkdir(parents=True, exist_ok=True)
-    record = {"rank": rank(), "pid": os.getpid(), "host": socket.gethostname()}
+    record = {"rank": rank(), "pid": os.getpid(), "host": socket.gethostname(), "run": _run_id()}
     Path(folder, f"rank{rank()}.json").write_text(json.dumps(record))
+
+
+def _run_id() -> str:
+    """What tells this launch's rank files from those an earlier launch left in the same directory."""
+    return os.environ.get("TORCHELASTIC_RUN_ID") or f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}"
 
 
 def lost_ranks(expdir: str | Path) -> list[str]:
     """The other ranks whose process is gone (those on this host can be checked), as ``rank k (pid p)``."""
     lost = []
     for path in sorted(Path(expdir, RANKS).glob("rank*.json")):
-        record = json.loads(path.read_text())
-        if record["rank"] == rank() or record["host"] != socket.gethostname():
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
             continue
-        if not process_alive(record["pid"]):
+        if record.get("run") != _run_id() or record["rank"] == rank() or record["rank"] >= world_size():
+            continue
+        if record["host"] == socket.gethostname() and not process_alive(record["pid"]):
             lost.append(f"rank {record['rank']} (pid {record['pid']})")
     return lost
 
 
-PEER_FAILURES = ("connection closed", "connection reset", "timed out", "timeout", "broken pipe", "nccl")
+# what gloo and NCCL say when a peer is gone or silent (a DataLoader's own timeout is not among them)
+PEER_FAILURES = ("connection closed by peer", "connection reset by peer", "broken pipe", "timed out waiting",
+                 "caused pair closure", "gloo", "nccl", "watchdog")  # fmt: skip
 
 
 def is_peer_failure(error: RuntimeError, expdir: str | Path) -> bool:

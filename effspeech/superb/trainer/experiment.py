@@ -4,6 +4,7 @@ take args and config from the checkpoint (S3PRL semantics) and let only runtime 
 from __future__ import annotations
 
 import argparse
+import sys
 from argparse import Namespace
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,10 +63,13 @@ def resolve(argv: list[str] | None = None) -> Experiment:
 
     if args.data_root:
         get_task(args.downstream).fill_data_paths(config, args.data_root)
-    apply_overrides(args.override, args, config)
+    applied = apply_overrides(args.override, args, config)
     if config.get("runner", {}).get("on_bad_data") == "skip":  # a recipe that reads ahead would stop anyway
         for key, value in get_task(args.downstream).skip_settings.items():
-            print(f"[Runner] - on_bad_data: skip sets {key} = {value!r}")
+            if any(item.startswith(f"config.{key}=") for item in applied):
+                print(f"[Runner] - on_bad_data: skip keeps {key} as -o sets it", file=sys.stderr)
+                continue
+            print(f"[Runner] - on_bad_data: skip sets {key} = {value!r}", file=sys.stderr)
             set_key(config, key, value)
     check_plan(args, config)
     Path(args.expdir).mkdir(parents=True, exist_ok=True)

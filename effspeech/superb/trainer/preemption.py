@@ -3,7 +3,9 @@
 SIGUSR1 and SIGINT only set a flag: the loop sees it after the current optimizer step (on every DDP
 rank at once), writes ``states-<step>.ckpt`` and results.json, and the run exits with ``PREEMPTED``
 (75, EX_TEMPFAIL: "try again"), which a job script turns into a requeue; ``-a`` resumes at that step.
-Further signals while it saves are noted and ignored, so they cannot cut a checkpoint in half."""
+Further SIGTERM/SIGUSR1 while it saves are noted and ignored; a second SIGINT (Ctrl-C twice) stops at once
+with KeyboardInterrupt, which the atomic writes survive (the checkpoint being written is then lost, the
+previous one stays). The final evaluation and save of a finished run are covered too."""
 
 from __future__ import annotations
 
@@ -37,6 +39,8 @@ class StopRequest:
         if self.signal is None:
             self.signal = name
             logger.warning("%s received: saving and stopping after the current step", name)
+        elif signum == signal.SIGINT:
+            raise KeyboardInterrupt(f"SIGINT while stopping on {self.signal}")
         else:
             logger.warning("%s received while stopping on %s: ignored", name, self.signal)
 

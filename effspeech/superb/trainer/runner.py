@@ -173,21 +173,21 @@ class Runner:
     def train(self) -> records.TrainRecord | None:
         """S3PRL's loop (gradient accumulation, clipping, log/eval/save steps, records + log_records),
         resumable mid-epoch, with DDP over the whole pipeline when launched by torchrun."""
-        session = self._open_session()
-        model = self.pipeline
-        if distributed.world_size() > 1:  # device_ids=None: inputs are already on the device, records pass as is
-            model = DistributedDataParallel(self.pipeline, find_unused_parameters=True)
-        total = self.config["runner"]["total_steps"]
-        pbar = tqdm(total=total, initial=session.progress["step"], desc="overall", dynamic_ncols=True,
-                    file=session.out)  # fmt: skip
-        try:
-            with self.stop.listening():
+        with self.stop.listening():  # from here on a stop signal saves and ends the run (preemption.py)
+            session = self._open_session()
+            model = self.pipeline
+            if distributed.world_size() > 1:  # device_ids=None: inputs are already on the device
+                model = DistributedDataParallel(self.pipeline, find_unused_parameters=True)
+            total = self.config["runner"]["total_steps"]
+            pbar = tqdm(total=total, initial=session.progress["step"], desc="overall", dynamic_ncols=True,
+                        file=session.out)  # fmt: skip
+            try:
                 self.pipeline.set_train()
                 while session.progress["step"] < total:
                     self._train_epoch(model, session, pbar)
-        finally:  # a run stopped by an error does not leave its bar to be drawn at exit
-            pbar.close()
-        return self._close_session(session)
+            finally:  # a run stopped by an error does not leave its bar to be drawn at exit
+                pbar.close()
+            return self._close_session(session)
 
     def _open_session(self) -> Session:
         if self.config["runner"].get("fp16"):
@@ -327,6 +327,8 @@ class Runner:
         for, and refresh results.json. RNG states are taken first, so a resume replays from here."""
         runner_config, progress = self.config["runner"], session.progress
         step = progress["step"]
+        if session.stop_signal is not None:  # stopping: save now (_stop_on_signal), no evaluation first
+            return
         at_eval, at_save = step % runner_config["eval_step"] == 0, step % runner_config["save_step"] == 0
         if not (at_eval or at_save or step == runner_config["total_steps"]):
             return

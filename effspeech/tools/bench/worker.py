@@ -63,8 +63,9 @@ def run(job: Job) -> dict:
     load_peak = lifetime_peak_rss() if device.type == "cpu" else None
 
     setup = prepare(expert, job.method)
-    head = WeightedSumHead(len(hidden), hidden[0].size(-1), CLASSES).to(device)
-    labels = torch.randint(CLASSES, hidden[0].shape[:2], device=device)
+    states = frozen_forward(expert)  # what the head reads, which a method may change (elp's L-adapters)
+    head = WeightedSumHead(len(states), states[0].size(-1), CLASSES).to(device)
+    labels = torch.randint(CLASSES, states[0].shape[:2], device=device)
     optimizer = torch.optim.AdamW([*setup.trainable, *head.parameters()], lr=LEARNING_RATE)
     model = torch.compile(expert) if job.compile else expert
     expert.train(setup.upstream_grad)
