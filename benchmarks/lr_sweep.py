@@ -1,6 +1,7 @@
 """The learning-rate sweep behind the mini preset's ``method_rates``: every method x rate x task is one
 leaderboard cell (the mini preset's settings, the given rate for the method's own tensors), scored by
-its best dev accuracy during training (SUPERB's protocol: choose on dev; the test split is not read).
+its best dev accuracy during training (SUPERB's protocol: choose on dev; the test metric each cell
+also records is not used).
 
     python benchmarks/lr_sweep.py --out /tmp/sweep --methods dora,ia3,parallel,lnfit,elp --tasks ks,sid \\
         --rates 1e-4,3e-4,1e-3,3e-3 --jobs 2

@@ -25,6 +25,9 @@ _EXPORTS = {
     "EffspeechError": "effspeech.errors",
     "ConfigError": "effspeech.errors",
     "UnknownNameError": "effspeech.errors",
+    # the one entry point of an upper layer: prediction with a trained task checkpoint (docs/inference.md)
+    "load_task": "effspeech.superb.inference",
+    "load_tasks": "effspeech.superb.inference",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
@@ -112,20 +113,62 @@ class AdapterSet:
         named = list(self.named_parameters())
         return {name: count_parameters(p for key, p in named if key.startswith(f"{name}.")) for name in self.methods}
 
+    @property
+    def active(self) -> list[str]:
+        """The methods that act on the upstream now (all of them unless ``activate`` chose)."""
+        return [name for name in self.methods if self._injectors[name].active]
+
+    def activate(self, methods: Iterable[str] | None = None) -> None:
+        """Only ``methods`` act on the upstream (None: every attached one); the others leave it exactly as if
+        they were not attached, until activated again. Nothing is added or removed, so switching costs
+        next to nothing: one upstream can serve tasks that use different methods, or none."""
+        wanted = list(self.methods) if methods is None else list(methods)
+        unknown = sorted(set(wanted) - set(self.methods))
+        if unknown:
+            raise ConfigError(f"cannot activate {', '.join(unknown)}: attached are {', '.join(self.methods)}")
+        leaving = [name for name in self.methods if name not in wanted and self._injectors[name].active]
+        merged = [name for name in leaving if getattr(self.methods[name], "merged", False)]
+        if merged:
+            raise ConfigError(f"{', '.join(merged)} merged into the upstream: unmerge() before deactivating it")
+        for name in reversed(leaving):
+            self._injectors[name].set_active(False)
+        for name in self.methods:
+            if name in wanted:
+                self._injectors[name].set_active(True)
+
+    @contextlib.contextmanager
+    def disabled(self) -> Iterator[None]:
+        """The bare upstream inside the block, the same methods active again after it."""
+        previous = self.active
+        self.activate([])
+        try:
+            yield
+        finally:
+            self.activate(previous)
+
+    def _require_active(self, names: Iterable[str], doing: str) -> None:
+        inactive = [name for name in names if not self._injectors[name].active]
+        if inactive:  # an inactive method's unfrozen tensors hold the upstream's own values
+            raise ConfigError(f"{', '.join(inactive)} inactive: activate() it before {doing}")
+
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Only what the adapters own or unfroze, detached, keyed ``<method>.<path>``."""
+        self._require_active(self.methods, "saving its state")
         return {key: parameter.detach() for key, parameter in self.named_parameters()}
 
-    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        """Load a state made by the same spec on the same architecture; any difference is an error that shows it."""
+    def load_state_dict(self, state: dict[str, torch.Tensor], partial: bool = False) -> None:
+        """Load a state made by the same spec on the same architecture; any difference is an error that shows it.
+        ``partial``: ``state`` holds some of the methods, whose tensors it replaces; the others keep theirs."""
         merged = [name for name, method in self.methods.items() if getattr(method, "merged", False)]
         if merged:
             raise ConfigError(f"{', '.join(merged)} merged into the upstream: unmerge() before loading a state")
-        own = dict(self.named_parameters())
-        problems = []
         saved_methods = sorted({key.split(".", 1)[0] for key in state})
-        if saved_methods != sorted(self.methods):
-            problems.append(f"methods: checkpoint has {saved_methods}, this model has {sorted(self.methods)}")
+        methods = [name for name in self.methods if name in saved_methods] if partial else list(self.methods)
+        self._require_active(methods, "loading a state")
+        own = {key: p for key, p in self.named_parameters() if key.split(".", 1)[0] in methods}
+        problems = []
+        if saved_methods != sorted(methods):
+            problems.append(f"methods: checkpoint has {saved_methods}, this model has {sorted(methods)}")
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
         if missing:
@@ -146,10 +189,10 @@ class AdapterSet:
                 parameter.copy_(state[key])
 
     def merge(self) -> None:
-        """Fold mergeable methods (LoRA) into the upstream's weights for inference."""
-        for method in self.methods.values():
-            if hasattr(method, "merge"):
-                method.merge()
+        """Fold the active mergeable methods (LoRA, DoRA, IA3, CNN) into the upstream's weights for inference."""
+        for name in self.active:
+            if hasattr(self.methods[name], "merge"):
+                self.methods[name].merge()
 
     def unmerge(self) -> None:
         for method in self.methods.values():

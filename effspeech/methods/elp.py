@@ -111,13 +111,11 @@ class Elp(AdapterMethod):
     def _read_through_paths(anatomy: Anatomy, injector: Injector, paths: nn.ModuleDict) -> None:
         """S3PRL collects the input of every layer and the encoder's output: state ``i + 1`` is layer ``i``'s
         output. What the featurizer sums becomes the L-adapters' outputs, one per adapted layer."""
-        postprocess = anatomy.expert.hook_postprocess
 
         def read(hiddens):
-            adapted = [(name, paths[str(i - 1)](h)) for i, (name, h) in enumerate(hiddens) if str(i - 1) in paths]
-            return postprocess(adapted) if callable(postprocess) else adapted
+            return [(name, paths[str(i - 1)](h)) for i, (name, h) in enumerate(hiddens) if str(i - 1) in paths]
 
-        injector.set_attribute(anatomy.expert, "hook_postprocess", read)
+        injector.chain(anatomy.expert, "hook_postprocess", read)
 
     @staticmethod
     def _prepend_frames(anatomy: Anatomy, injector: Injector, frames: nn.Parameter) -> None:

@@ -37,10 +37,8 @@ def strip_leading_frames(anatomy: Anatomy, injector: Injector, count: int) -> No
     # prepend: run before S3PRL's own hook on the encoder, so that it collects the stripped output
     injector.forward_hook(anatomy.encoder, strip_encoder_output, prepend=True)
     if anatomy.expert is not None:
-        postprocess = anatomy.expert.hook_postprocess
 
         def strip_hidden_states(hiddens):
-            hiddens = [(name, h if name == ENCODER_OUTPUT else h[:, count:]) for name, h in hiddens]
-            return postprocess(hiddens) if callable(postprocess) else hiddens
+            return [(name, h if name == ENCODER_OUTPUT else h[:, count:]) for name, h in hiddens]
 
-        injector.set_attribute(anatomy.expert, "hook_postprocess", strip_hidden_states)
+        injector.chain(anatomy.expert, "hook_postprocess", strip_hidden_states)

@@ -11,9 +11,15 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from effspeech.errors import EffspeechError
+
 SAMPLE_RATE = 16000  # what every SUPERB upstream expects
 CLIP_LEVEL = 0.999  # |sample| at or above this counts as clipped (full scale in float or int PCM)
 CLIP_FRACTION = 0.001  # warn when more than this share of the samples is clipped
+
+
+class BadAudioError(EffspeechError, ValueError):
+    """A recording that cannot be used: unreadable, not audio, empty, not finite, or too short."""
 
 
 @dataclass(frozen=True)

@@ -134,6 +134,7 @@ class TrainingState:
     world_size: int = 1
     upstream: dict[str, torch.Tensor] | None = None  # -f: the upstream's trained tensors
     scheduler: dict[str, Any] | None = None
+    task_info: dict[str, Any] | None = None  # the head's label names / dictionary (Predictor.describe)
 
     def to_dict(self) -> dict[str, Any]:
         data = {_KEYS[name]: getattr(self, name) for name in _KEYS}
@@ -170,6 +171,7 @@ _KEYS = {  # TrainingState field -> key on disk (``Adapter`` holds spec and stat
     "world_size": "WorldSize",
     "upstream": "Upstream",
     "scheduler": "Scheduler",
+    "task_info": "TaskInfo",
 }
 
 

@@ -25,6 +25,7 @@ from effspeech.errors import DownloadError, MissingFileError, UnknownNameError
 from effspeech.spec import parse_spec
 from effspeech.superb.compat import quiet_s3prl
 from effspeech.superb.embedded import embedded_file
+from effspeech.superb.records import file_digest
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +127,17 @@ def default_checkpoint(name: str, refresh: bool = False) -> str:
             f"cannot download the default {entry.family} checkpoint from {entry.url} ({error}); "
             "without network access pass a local checkpoint with -k PATH (ckpt=PATH)"
         ) from error
+
+
+def checkpoint_identity(args: dict[str, Any]) -> str:
+    """What upstream a run's args name, as one string that two runs share exactly when they trained on the
+    same checkpoint: the entry, the SHA-256 of the checkpoint file (its path or URL where there is no
+    file here) and the model config."""
+    name, ckpt = args["upstream"], args.get("upstream_ckpt")
+    path = ckpt or (default_checkpoint(name) if name in ENTRIES else None)
+    digest = f"sha256 {file_digest(path)[:12]}" if path and os.path.isfile(path) else str(path)
+    config = args.get("upstream_model_config")
+    return f"{name} ({digest}{', ' + str(config) if config else ''})"
 
 
 def offline_checkpoint(name: str) -> Path:

@@ -26,6 +26,7 @@ COMMANDS = {
     "bench": ("effspeech.tools.bench.cli", "time, memory and checkpoint size per method"),
     "synth": ("effspeech.tools.synth.cli", "generate the Mini-SUPERB synthetic corpora (needs espeak-ng)"),
     "check-data": ("effspeech.tools.checkdata", "scan a task's data set for faulty files"),
+    "predict": ("effspeech.tools.predict", "predict recordings with a trained checkpoint, one JSON line each"),
     "average": ("effspeech.tools.average", "mean metrics over experiments (SUPERB's five ER folds)"),
     "pretrain": ("effspeech.tools.pretrain.cli", "HuBERT-style masked-prediction pretraining of a small upstream"),
     "make-checkpoint": ("effspeech.tools.make_checkpoint", "write a random-initialised upstream checkpoint"),

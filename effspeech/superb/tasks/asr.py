@@ -7,7 +7,9 @@ character dictionary, neither shipped by the s3prl pip package; ``librispeech_bu
 
 from __future__ import annotations
 
+import copy
 import csv
+import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,7 @@ import soundfile
 
 from effspeech.errors import MissingFileError
 from effspeech.superb.audio import Entry, Problem, label_problem
+from effspeech.superb.tasks.prediction import Prediction, Predictor, recipe_module
 from effspeech.superb.tasks.task import Budget, Task
 
 SPLITS = ("train", "dev-clean", "dev-other", "test-clean", "test-other")  # datarc keys listing bucket files
@@ -104,6 +107,26 @@ def char_dict(out_path: str | Path) -> Path:
     return path
 
 
+class Transcripts(Predictor):
+    """The recipe's own decoding (``DownstreamExpert.inference``: greedy CTC, or the KenLM decoder its
+    config names), with the character dictionary the head was trained on, saved in the checkpoint."""
+
+    def describe(self, head: Any, config: dict[str, Any]) -> dict[str, Any]:
+        text = io.StringIO()
+        head.dictionary.save(text)
+        return {"dictionary": text.getvalue()}
+
+    def build(self, config: dict[str, Any], dim: int, rate: int, info: dict[str, Any], workdir: Path) -> Any:
+        dictionary = workdir / "dict.txt"
+        dictionary.write_text(info["dictionary"])
+        expert = copy.deepcopy(config["downstream_expert"])
+        expert["datarc"]["dict_path"] = str(dictionary)
+        return recipe_module("asr").DownstreamExpert(dim, rate, expert, str(workdir))
+
+    def decode(self, head: Any, features: list, waves: list, info: dict[str, Any], scores: bool) -> list[Prediction]:
+        return [{"text": text} for text in head.inference(features, [])]
+
+
 TASK = Task(
     name="asr",
     alias="asr",
@@ -120,6 +143,7 @@ TASK = Task(
     best_checkpoint="dev-clean-best.ckpt",
     list_audio=list_audio,
     salvage=drop_from_bucket,
+    predictor=Transcripts(),
     superb=Budget(200000, 2000),
     cpu=Budget(
         200,

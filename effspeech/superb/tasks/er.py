@@ -14,6 +14,7 @@ from typing import Any
 
 from effspeech.errors import MissingFileError
 from effspeech.superb.audio import Entry, Problem, label_problem
+from effspeech.superb.tasks.prediction import UtteranceClasses
 from effspeech.superb.tasks.task import Budget, Task
 
 LABELS = {"neu": 0, "hap": 1, "ang": 2, "sad": 3}  # 'exc' is merged into 'hap', as S3PRL does
@@ -72,6 +73,11 @@ def iemocap_meta(root: str | Path, out_dir: str | Path) -> list[Path]:
     return written
 
 
+def emotions(dataset: Any) -> list[str]:
+    """The recipe's emotion names by output index (its meta data's ``labels``)."""
+    return [dataset.idx2emotion[index] for index in range(dataset.class_num)]
+
+
 TASK = Task(
     name="emotion",
     alias="er",
@@ -85,6 +91,7 @@ TASK = Task(
     list_audio=list_audio,
     # the recipe reads every file while it is built: read lazily instead, so that skip can skip one
     skip_settings={"downstream_expert.datarc.pre_load": False},
+    predictor=UtteranceClasses("emotion", lambda head: emotions(head.test_dataset)),
     superb=Budget(30000, 1000),
     cpu=Budget(100, 100, {"runner.eval_dataloaders": "['dev']"}),
 )

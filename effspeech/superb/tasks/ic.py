@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from effspeech.superb.audio import Entry, Problem, label_problem
+from effspeech.superb.tasks.prediction import UtteranceClasses
 from effspeech.superb.tasks.task import Budget, Task
 
 SLOTS = ("action", "object", "location")
@@ -30,6 +31,11 @@ def list_audio(datarc: dict[str, Any]) -> Iterator[Entry | Problem]:
             yield Entry(split, str(path))
 
 
+def slot_values(head: Any) -> dict[str, list[str]]:
+    """The recipe's ``Sy_intent``: each slot's values by output index, in the order it counted them."""
+    return {slot: [head.Sy_intent[slot][i] for i in range(count)] for slot, count in zip(SLOTS, head.values_per_slot)}
+
+
 TASK = Task(
     name="fluent_commands",
     alias="ic",
@@ -39,6 +45,7 @@ TASK = Task(
     data_keys={"datarc.file_path": "ic/fluent_speech_commands_dataset"},
     train_batch_keys=("datarc.train_batch_size",),
     list_audio=list_audio,
+    predictor=UtteranceClasses("fluent_commands", slot_values),
     superb=Budget(200000, 5000),
     # 1000 steps: at 300 every frozen upstream's weighted sum is still near chance
     cpu=Budget(1000, 200, {"runner.eval_dataloaders": "['dev']"}),

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from effspeech.superb.audio import Entry, Problem, label_problem
+from effspeech.superb.tasks.prediction import UtteranceClasses, recipe_module
 from effspeech.superb.tasks.task import Budget, Task
 
 # The ten commands, _unknown_ and _silence_: the recipe's label set, in its order.
@@ -36,6 +37,12 @@ TASK = Task(
     train_batch_keys=("datarc.batch_size",),
     converts_audio=True,  # its sox effects down-mix and resample
     list_audio=list_audio,
+    # the recipe's labels, and its reader's effects (mono, 16 kHz, 3 dB down), for every recording predicted
+    predictor=UtteranceClasses(
+        "speech_commands",
+        lambda head: list(recipe_module("speech_commands").CLASSES),
+        effects=lambda: recipe_module("speech_commands", "dataset").EFFECTS,
+    ),
     superb=Budget(200000, 5000),
     cpu=Budget(400, 200, {"runner.eval_dataloaders": "['dev']"}),
 )

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from effspeech.superb.audio import Entry, Problem, label_problem
+from effspeech.superb.tasks.prediction import UtteranceClasses
 from effspeech.superb.tasks.task import Budget, Task
 
 SPEAKERS = 1251  # the recipe's label is int(idXXXXX[2:]) - 10001 in [0, 1251)
@@ -38,6 +39,11 @@ def use_private_cache(expdir: Path, rank: int) -> None:
     dataset.CACHE_PATH = f"{cache}/"
 
 
+def speaker_ids(dataset: Any) -> list[str]:
+    """The recipe's speaker names by output index (``id10001`` ... for VoxCeleb1's 1251 speakers)."""
+    return dataset.label2speaker(range(dataset.speaker_num))
+
+
 TASK = Task(
     name="voxceleb1",
     alias="sid",
@@ -48,6 +54,7 @@ TASK = Task(
     train_batch_keys=("datarc.train_batch_size",),
     list_audio=list_audio,
     prepare=use_private_cache,
+    predictor=UtteranceClasses("voxceleb1", lambda head: speaker_ids(head.train_dataset)),
     superb=Budget(200000, 10000),
     cpu=Budget(300, 150, {"runner.eval_dataloaders": "['dev']", "downstream_expert.datarc.max_timestep": 32000}),
 )

@@ -9,6 +9,7 @@ from typing import Any
 
 from effspeech.errors import ConfigError, MissingFileError
 from effspeech.superb.audio import Entry, Problem
+from effspeech.superb.tasks.prediction import Predictor
 
 # The configs ship beside the package (``downstream/`` at the top level of the checkout and the wheel).
 SHIPPED_CONFIGS = Path(__file__).resolve().parents[3] / "downstream"
@@ -43,6 +44,7 @@ class Task:
     prepare: Callable[[Path, int], None] | None = None  # (expdir, rank) before the recipe is imported
     skip_settings: Mapping[str, object] = field(default_factory=dict)  # config under runner.on_bad_data: skip
     salvage: Callable[[Any, int, str], bool] | None = None  # take one bad file out of an item, if it can
+    predictor: Predictor | None = None  # how a trained head is rebuilt and read (effspeech predict)
     superb: Budget | None = None  # SUPERB's protocol
     cpu: Budget | None = None  # a few hundred steps on one CPU core (the mini preset)
 

@@ -14,8 +14,9 @@ from torch import nn
 from effspeech.anatomy import find_anatomy
 from effspeech.count import count_parameters
 from effspeech.engine import AdapterSet
-from effspeech.errors import UnsupportedModelError
+from effspeech.errors import ConfigError, UnsupportedModelError
 from effspeech.spec import Spec
+from effspeech.superb.records import TrainingState
 from effspeech.superb.upstream import load_upstream, pad_short_waves
 
 
@@ -49,7 +50,7 @@ def _freeze_gradless_extractor(expert: nn.Module) -> None:
         network.feature_extractor.requires_grad_(False)
 
 
-def _has_cnn_extractor(upstream: nn.Module) -> bool:
+def has_cnn_extractor(upstream: nn.Module) -> bool:
     """HuBERT, wav2vec 2.0 and WavLM: a CNN that needs 400 samples for its first frame."""
     try:
         find_anatomy(upstream)
@@ -78,6 +79,26 @@ def build_downstream(args: Namespace, config: dict[str, Any], featurizer: Featur
     ).to(args.device)
 
 
+def upstream_states(upstream: nn.Module, wavs: list[torch.Tensor], cnn: bool) -> Any:
+    """The upstream's output for a batch; ``cnn``: waves shorter than one CNN frame are padded to one."""
+    return upstream(pad_short_waves(wavs) if cnn else wavs)
+
+
+def load_trained(state: TrainingState, upstream: nn.Module, adapters: AdapterSet | None) -> None:
+    """Put a checkpoint's trained upstream tensors in place: under -f the upstream's own (adapters
+    included), else the adapters'. A checkpoint with adapters for an upstream built without is refused."""
+    if state.upstream is not None:
+        missing, unexpected = upstream.load_state_dict(state.upstream, strict=False)
+        trained = {name for name, p in upstream.named_parameters() if p.requires_grad}
+        missing = sorted(trained & set(missing))
+        if unexpected or missing:
+            raise ConfigError(f"upstream state does not fit: unexpected {unexpected}, missing {missing}")
+    elif adapters is not None:
+        adapters.load_state_dict(state.adapter_state)
+    elif state.adapter_state:  # -i with --adapter none: never drop trained adapters silently
+        raise ConfigError(f"checkpoint holds adapters {sorted(state.adapter_spec)}; this run has none")
+
+
 class Pipeline(nn.Module):
     """upstream -> featurizer -> (specaug) -> downstream loss. The upstream runs under ``no_grad`` when none
     of its tensors train, so a frozen upstream keeps no activations; with adapters autograd only keeps what
@@ -90,11 +111,11 @@ class Pipeline(nn.Module):
         self.downstream = downstream
         self.specaug = specaug
         self.upstream_trains = any(p.requires_grad for p in upstream.parameters())
-        self.has_cnn_extractor = _has_cnn_extractor(upstream)
+        self.has_cnn_extractor = has_cnn_extractor(upstream)
 
     def forward(self, split: str, wavs: list[torch.Tensor], *others: Any, records: dict, **kwargs: Any) -> Any:
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.upstream_trains):
-            features = self.upstream(pad_short_waves(wavs) if self.has_cnn_extractor else wavs)
+            features = upstream_states(self.upstream, wavs, self.has_cnn_extractor)
         features = self.featurizer(wavs, features)  # the lengths S3PRL's featurizer trims to: the real ones
         if self.specaug is not None and self.training:
             features, _ = self.specaug(features)

@@ -34,7 +34,7 @@ from effspeech.superb.trainer.config import adapter_plan, finetune_lr, save_yaml
 from effspeech.superb.trainer.experiment import Experiment
 from effspeech.superb.trainer.metrics import MetricTap
 from effspeech.superb.trainer.optim import build_optimizer, build_scheduler
-from effspeech.superb.trainer.pipeline import build_pipeline, count_trainable, param_groups
+from effspeech.superb.trainer.pipeline import build_pipeline, count_trainable, load_trained, param_groups
 from effspeech.superb.trainer.preemption import PREEMPTED, Preempted, StopRequest
 from effspeech.superb.trainer.rng import rng_state, seed_everything, set_rng_state
 from effspeech.superb.trainer.sampling import epoch_loader
@@ -99,6 +99,8 @@ class Runner:
         if self.state is not None:
             self._load_weights(self.state)
         self.trainable = count_trainable(self.pipeline)
+        predictor = self.task.predictor  # what effspeech predict needs besides tensors: label names, dictionary
+        self.task_info = predictor.describe(self.pipeline.downstream, self.config) if predictor else None
         self.log.info(
             "task %s, upstream %s, adapter %s, trainable %s",
             self.task.name,
@@ -118,16 +120,7 @@ class Runner:
         saved_task = state.args.get("downstream")
         if saved_task != self.args.downstream:
             raise ConfigError(f"checkpoint holds a {saved_task!r} head; this run is {self.args.downstream!r}")
-        if state.upstream is not None:  # -f: the upstream's trainable tensors (adapters included)
-            missing, unexpected = self.pipeline.upstream.load_state_dict(state.upstream, strict=False)
-            trained = {name for name, p in self.pipeline.upstream.named_parameters() if p.requires_grad}
-            missing = sorted(trained & set(missing))
-            if unexpected or missing:
-                raise ConfigError(f"upstream state does not fit: unexpected {unexpected}, missing {missing}")
-        elif self.adapters is not None:
-            self.adapters.load_state_dict(state.adapter_state)
-        elif state.adapter_state:  # -i with --adapter none: never drop trained adapters silently
-            raise ConfigError(f"checkpoint holds adapters {sorted(state.adapter_spec)}; this run has none")
+        load_trained(state, self.pipeline.upstream, self.adapters)
         self.pipeline.featurizer.load_state_dict(state.featurizer)
         self.pipeline.downstream.load_state_dict(state.downstream)
 
@@ -155,6 +148,7 @@ class Runner:
             world_size=distributed.world_size(),
             upstream=upstream,
             scheduler=None if session.scheduler is None else session.scheduler.state_dict(),
+            task_info=self.task_info,
         )
 
     def _run_info(self) -> records.RunInfo:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import resource
 import statistics
 import time
@@ -83,6 +84,13 @@ def _return_free_heap() -> None:
     libc = ctypes.CDLL(name) if name else None
     if libc is not None and hasattr(libc, "malloc_trim"):
         libc.malloc_trim(0)
+
+
+def resident_bytes() -> int:
+    """Resident memory of this process now (Linux; 0 elsewhere), after returning freed heap pages."""
+    gc.collect()
+    _return_free_heap()
+    return (_status_kib("VmRSS") or 0) * 1024
 
 
 def lifetime_peak_rss() -> int:
