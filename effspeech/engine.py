@@ -118,11 +118,11 @@ class AdapterSet:
         """The methods that act on the upstream now (all of them unless ``activate`` chose)."""
         return [name for name in self.methods if self._injectors[name].active]
 
-    def activate(self, methods: Iterable[str] | None = None) -> None:
+    def activate(self, methods: str | Iterable[str] | None = None) -> None:
         """Only ``methods`` act on the upstream (None: every attached one); the others leave it exactly as if
         they were not attached, until activated again. Nothing is added or removed, so switching costs
         next to nothing: one upstream can serve tasks that use different methods, or none."""
-        wanted = list(self.methods) if methods is None else list(methods)
+        wanted = list(self.methods) if methods is None else [methods] if isinstance(methods, str) else list(methods)
         unknown = sorted(set(wanted) - set(self.methods))
         if unknown:
             raise ConfigError(f"cannot activate {', '.join(unknown)}: attached are {', '.join(self.methods)}")
@@ -135,6 +135,20 @@ class AdapterSet:
         for name in self.methods:
             if name in wanted:
                 self._injectors[name].set_active(True)
+        self._settle_flags()
+
+    def _settle_flags(self) -> None:
+        """A flag that several methods set (cnn and bitfit: ``feature_grad_mult``) holds the value of the last
+        active one to set it, else the model's own: each method's switch alone knows only its own edit."""
+        edits = [(injector.active, *flag) for injector in self._injectors.values() for flag in injector.flags]
+        originals: dict[tuple[int, str], tuple[Any, Any]] = {}
+        for _, owner, name, previous, _ in edits:
+            originals.setdefault((id(owner), name), (owner, previous))
+        for (_, name), (owner, previous) in originals.items():
+            setattr(owner, name, previous)
+        for active, owner, name, _, value in edits:
+            if active:
+                setattr(owner, name, value)
 
     @contextlib.contextmanager
     def disabled(self) -> Iterator[None]:

@@ -22,6 +22,7 @@ class Injector:
         self._undo: list[Callable[[], None]] = []
         self._switches: list[tuple[Callable[[], None], Callable[[], None]]] = []  # (make inactive, make active)
         self.unfrozen: dict[str, nn.Parameter] = {}
+        self.flags: list[tuple[Any, str, Any, Any]] = []  # (owner, name, previous value, value)
         self.active = True
 
     def set_active(self, active: bool) -> None:
@@ -68,6 +69,7 @@ class Injector:
         """Set a plain attribute (a flag); inactive, it holds its previous value."""
         previous = getattr(owner, name)
         setattr(owner, name, value)
+        self.flags.append((owner, name, previous, value))
         self._undo.append(lambda: setattr(owner, name, previous))
         self._switches.append((lambda: setattr(owner, name, previous), lambda: setattr(owner, name, value)))
 

@@ -87,6 +87,28 @@ def test_switching_refuses_what_would_lose_tensors(load_expert):
         adapters.activate(["bitfit"])
 
 
+def test_a_merged_cnn_adapter_cannot_be_switched_off(load_expert):
+    adapters = effspeech.attach(load_expert("hubert"), ["cnn", "lora"])
+    adapters.merge()
+    with pytest.raises(ConfigError, match="cnn, lora merged into the upstream"):
+        adapters.activate([])
+
+
+def test_a_flag_two_methods_set_stays_set_while_either_is_active(load_expert):
+    expert = load_expert("hubert")
+    network = expert.model
+    original = network.feature_grad_mult
+    adapters = effspeech.attach(expert, {"cnn": {}, "bitfit": {"include_extractor": True}})  # both train the CNN
+    adapters.activate("bitfit")
+    assert network.feature_grad_mult == 1.0
+    adapters.activate([])
+    assert network.feature_grad_mult == original
+    adapters.activate()
+    assert network.feature_grad_mult == 1.0
+    adapters.detach()
+    assert network.feature_grad_mult == original
+
+
 def test_a_partial_state_replaces_only_its_methods(load_expert):
     expert = load_expert("hubert")
     adapters = effspeech.attach(expert, ["houlsby", "lora"])

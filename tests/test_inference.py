@@ -22,7 +22,7 @@ import torch
 import effspeech
 from effspeech.errors import ConfigError
 from effspeech.superb import records
-from effspeech.superb.inference import audio_files, load_task, load_tasks, read
+from effspeech.superb.inference import audio_files, load_task, load_tasks, prepare, read
 from effspeech.superb.random_upstream import make_checkpoint
 from effspeech.superb.tasks import by_alias
 from effspeech.superb.tasks.ks import CLASSES
@@ -234,10 +234,20 @@ def test_other_rates_and_channels_are_converted_with_a_warning(trained, mini_sup
     assert converted == expected
 
 
-def test_merging_lora_changes_no_prediction(trained, mini_superb):
+def test_layouts_and_integer_samples_are_read_as_soundfile_reads_them():
+    stereo = np.stack([np.linspace(-0.5, 0.5, 1600), np.zeros(1600)], axis=1).astype(np.float32)  # samples x 2
+    assert torch.allclose(prepare(stereo, 16000, []), torch.from_numpy(stereo.mean(axis=1)))
+    assert torch.allclose(prepare(stereo.T, 16000, []), torch.from_numpy(stereo.mean(axis=1)))  # channels x samples
+    pcm = np.array([-32768, 0, 16384, 32767] * 100, dtype=np.int16)
+    assert torch.allclose(prepare(pcm, 16000, []), torch.from_numpy(pcm / 32768.0).float())
+    assert torch.equal(prepare(torch.from_numpy(pcm), 16000, []), prepare(pcm, 16000, []))
+
+
+@pytest.mark.parametrize("method", ["lora", "dora", "ia3", "cnn"])
+def test_merging_changes_no_prediction(method, trained, mini_superb):
     files = sorted((mini_superb / "ks").rglob("*.wav"))[:6]
-    plain = load_task(trained("ks", "lora")).predict(waves_of(files), scores=True)
-    merged = load_task(trained("ks", "lora"), merge=True).predict(waves_of(files), scores=True)
+    plain = load_task(trained("ks", method)).predict(waves_of(files), scores=True)
+    merged = load_task(trained("ks", method), merge=True).predict(waves_of(files), scores=True)
     assert [p["label"] for p in plain] == [p["label"] for p in merged]
     for a, b in zip(plain, merged):
         assert all(abs(a["scores"][k] - b["scores"][k]) < 1e-4 for k in a["scores"])
@@ -263,6 +273,7 @@ def test_many_tasks_on_one_upstream_predict_as_each_does_alone(trained, mini_sup
 
     served = load_tasks(ckpts)
     assert served.tasks == list(ckpts) and sorted(served.adapters.methods) == ["houlsby", "lora"]
+    assert not any(part.training for part in served.parts.values())  # every head in eval mode, not just the first
     for name in ["ks", "ic", "ks2", "sid", "ks", "er", "ic"]:  # every switch, both ways, and back
         assert served.predict(waves[name], task=name, scores=True) == alone[name], name
     everything = served.predict(waves["ks"], scores=True)  # sid and er share one upstream forward
@@ -298,14 +309,17 @@ def test_speaker_segments_are_the_runs_of_active_frames():
 
 
 def test_sd_predictions_cover_each_recording_and_write_rttm(trained, mini_superb, tmp_path):
-    recordings = audio_files([mini_superb / "sd"])[:2]
+    short = tmp_path / "short.wav"
+    soundfile.write(short, np.full(100, 0.1, np.float32), 16000)  # under one frame (320 samples)
+    recordings = [*audio_files([mini_superb / "sd"])[:2], short]
     out, rttm = tmp_path / "sd.jsonl", tmp_path / "sd.rttm"
     command = [sys.executable, "-m", "effspeech.tools.cli", "predict", "-e", str(trained("sd")), *map(str, recordings)]
     done = subprocess.run([*command, "--out", str(out), "--rttm", str(rttm)], capture_output=True, text=True, cwd=REPO)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 2 and "1 of 3 files could not be predicted" in done.stderr, done.stderr[-3000:]
     lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert lines[2]["path"] == str(short) and lines[2]["error"].startswith("100 samples, shorter than one SD frame")
     expected = []
-    for path, line in zip(recordings, lines):
+    for path, line in zip(recordings[:2], lines):
         duration = soundfile.info(path).duration
         assert all(0 <= s["start"] < s["end"] <= duration + 1e-6 for s in line["segments"])
         expected += rttm_lines(path.stem, line["segments"])

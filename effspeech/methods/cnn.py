@@ -64,6 +64,10 @@ class CnnAdapter(AdapterMethod):
         injector.on_detach(self.unmerge)
         return owner
 
+    @property
+    def merged(self) -> bool:
+        return bool(self._originals)
+
     @torch.no_grad()
     def merge(self) -> None:
         """Fold each twin into its conv (``W + scale * W_twin``): inference then costs the bare extractor."""

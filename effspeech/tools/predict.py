@@ -37,29 +37,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from effspeech.superb.inference import AUDIO_SUFFIXES, BadAudioError, audio_files, load_task, prepare, read
+    from effspeech.superb.inference import AUDIO_SUFFIXES, BadAudioError, audio_files, load_task, read
     from effspeech.superb.tasks.sd import rttm_lines
 
-    if args.rttm is not None and args.rttm == args.out:
+    if args.batch < 1:
+        raise ConfigError(f"--batch must be at least 1, got {args.batch}")
+    if args.rttm is not None and args.out is not None and args.rttm.resolve() == args.out.resolve():
         raise ConfigError("--rttm and --out name the same file")
     model = load_task(args.ckpt, device=args.device, merge=args.merge)
     if args.rttm is not None and model.task != "sd":
         raise ConfigError(f"--rttm writes SD segments; {args.ckpt} is a {model.task} checkpoint")
     files = audio_files(args.paths)
-    effects = model.part.predictor.effects()
     failed = 0
     if not files:
         raise ConfigError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) in {', '.join(args.paths)}")
     window = WINDOW * args.batch  # files read at once: sorted by length within, written in input order
-    with _output(args.out, sys.stdout) as out, _output(args.rttm, None) as rttm:
-        progress = tqdm(total=len(files), desc="predict", unit="file", file=sys.stderr, disable=None)
+    with (
+        _output(args.out, sys.stdout) as out,
+        _output(args.rttm, None) as rttm,
+        tqdm(total=len(files), desc="predict", unit="file", file=sys.stderr, disable=None) as progress,
+    ):
         for start in range(0, len(files), window):
             lines: list[dict[str, Any]] = []
             good: dict[int, Any] = {}
             for path in files[start : start + window]:
                 try:
                     wave, rate = read(path)
-                    good[len(lines)] = prepare(wave, rate, effects, str(path))
+                    good[len(lines)] = model.prepare(wave, rate, str(path))
                     lines.append({"path": str(path)})
                 except BadAudioError as error:
                     lines.append({"path": str(path), "error": str(error).removeprefix(f"{path}: ")})
@@ -72,7 +76,6 @@ def run(args: argparse.Namespace) -> int:
                     rttm.writelines(f"{text}\n" for text in rttm_lines(Path(line["path"]).stem, line["segments"]))
             failed += len(lines) - len(good)
             progress.update(len(lines))
-        progress.close()
     if args.out is not None:
         print(f"{len(files) - failed} of {len(files)} files predicted -> {args.out}", file=sys.stderr)
     if failed:

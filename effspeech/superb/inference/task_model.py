@@ -40,10 +40,11 @@ class TaskHead(nn.Module):
     """One task's trained part past the upstream: S3PRL's featurizer and the recipe's head, with what its
     ``Predictor`` needs to read them."""
 
-    def __init__(self, task: Task, featurizer: nn.Module, head: nn.Module, info: dict[str, Any], source: str):
+    def __init__(self, task: Task, featurizer: nn.Module, head: nn.Module, info: dict[str, Any]) -> None:
         super().__init__()
-        self.task, self.featurizer, self.head, self.info, self.source = task, featurizer, head, info, source
+        self.task, self.featurizer, self.head, self.info = task, featurizer, head, info
         self.predictor: Predictor = task.predictor
+        self.eval().requires_grad_(False)
 
     def predict(
         self, waves: list[torch.Tensor], states: Any, scores: bool
@@ -86,9 +87,15 @@ class TaskModel(nn.Module):
         """One prediction per wave (1-D, or channels x samples, at ``sample_rate``), in the order given:
         ``{"label": ...}`` for KS, IC, SID and ER (with ``"scores"``, the class probabilities),
         ``{"text": ...}`` for ASR, ``{"segments": [...]}`` for SD."""
-        effects = self.part.predictor.effects()
-        prepared = [prepare(wave, sample_rate, effects, f"wave {i}") for i, wave in enumerate(waves)]
+        prepared = [self.prepare(wave, sample_rate, f"wave {i}") for i, wave in enumerate(waves)]
         return self.predict_prepared(prepared, batch_size, scores, in_order)
+
+    def prepare(self, wave: Wave, sample_rate: int, name: str) -> torch.Tensor:
+        """``wave`` as this task's recipe reads it (mono, 16 kHz, its effects); ``BadAudioError`` naming
+        ``name`` where it cannot be predicted."""
+        prepared = prepare(wave, sample_rate, self.part.predictor.effects(), name)
+        self.part.predictor.check(self.part.head, prepared, name)
+        return prepared
 
     def predict_prepared(
         self, waves: list[torch.Tensor], batch_size: int, scores: bool, in_order: bool = False
@@ -107,19 +114,23 @@ class TaskModel(nn.Module):
         for SD, one recording's pieces as the recipe cuts them."""
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
-        predictor, device = self.part.predictor, self.device
+        predictor = self.part.predictor
         if predictor.per_recording:
-            pieces = (predictor.split(self.part.head, wave) for wave in waves)
-            return [([i], [piece.to(device) for piece in wave_pieces]) for i, wave_pieces in enumerate(pieces)]
+            return [([i], predictor.split(self.part.head, wave)) for i, wave in enumerate(waves)]
         order = sorted(range(len(waves)), key=lambda i: -len(waves[i])) if not in_order else list(range(len(waves)))
         chunks = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-        return [(chunk, [waves[i].to(device) for i in chunk]) for chunk in chunks]
+        return [(chunk, [waves[i] for i in chunk]) for chunk in chunks]
 
     def states(self, batch: list[torch.Tensor]) -> Any:
-        """The upstream's hidden states for one batch, as the trainer computes them."""
+        """The upstream's hidden states for one batch (moved to the model's device), as the trainer computes them."""
         return upstream_states(self.upstream, batch, self._has_cnn)
 
+    def on_device(self, batch: list[torch.Tensor]) -> list[torch.Tensor]:
+        device = self.device
+        return [wave.to(device) for wave in batch]
+
     def _run(self, batch: list[torch.Tensor], scores: bool) -> list[Prediction]:
+        batch = self.on_device(batch)
         return self.part.predict(batch, self.states(batch), scores)
 
     @property
@@ -164,17 +175,17 @@ def load_head(state: records.TrainingState, args: Namespace, upstream: nn.Module
         head.load_state_dict(state.downstream)
     except RuntimeError as error:
         raise ConfigError(f"{source}: the {task.alias} head does not fit its saved tensors: {error}") from None
-    return TaskHead(task, featurizer.to(args.device), head.to(args.device), info, source)
+    return TaskHead(task, featurizer.to(args.device), head.to(args.device), info)
 
 
-def _describe_old(state: records.TrainingState, args: Namespace, featurizer: nn.Module, source: str) -> dict:
+def _describe_old(state: records.TrainingState, args: Namespace, featurizer: nn.Module, source: str) -> dict[str, Any]:
     """A checkpoint from before ``TaskInfo``: its label names are read off the recipe's head, built on the
     corpus its config names."""
     task = get_task(args.downstream)
     try:
         with tempfile.TemporaryDirectory() as workdir:
             recipe = build_downstream(Namespace(**{**vars(args), "expdir": workdir}), state.config, featurizer)
-    except (OSError, KeyError) as error:
+    except (OSError, KeyError, IndexError, ValueError) as error:
         raise ConfigError(
             f"{source} predates the label names effspeech saves with each checkpoint, and the {task.alias} data "
             f"its config names cannot be read to recover them ({error}); train it again, or run it where the data is"

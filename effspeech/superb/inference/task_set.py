@@ -18,7 +18,7 @@ from effspeech.errors import ConfigError
 from effspeech.superb import records
 from effspeech.superb.audio import SAMPLE_RATE
 from effspeech.superb.inference.task_model import TaskHead, TaskModel, checkpoint_args, load_head
-from effspeech.superb.inference.waves import Wave, prepare
+from effspeech.superb.inference.waves import Wave
 from effspeech.superb.tasks import get_task
 from effspeech.superb.trainer.pipeline import build_upstream
 from effspeech.superb.upstream import checkpoint_identity
@@ -27,10 +27,17 @@ from effspeech.superb.upstream import checkpoint_identity
 class TaskSet:
     """Named tasks on one upstream; ``predict(waves, task=NAME)``, or every task at once."""
 
-    def __init__(self, model: TaskModel, parts: dict[str, TaskHead], states: dict[str, dict[str, torch.Tensor]]):
+    def __init__(
+        self,
+        model: TaskModel,
+        parts: dict[str, TaskHead],
+        methods: dict[str, list[str]],
+        states: dict[str, dict[str, torch.Tensor]],
+    ) -> None:
         self.model = model  # holds the upstream and the adapters of every task
         self.parts = parts
-        self._states = states  # task -> its adapter tensors (empty for a weighted-sum task)
+        self.methods = methods  # task -> the adapter methods it trained (none: a weighted-sum task)
+        self._states = states  # task -> its adapter tensors
         self._loaded: dict[str, str] = {}  # method -> the task whose tensors it holds now
 
     @property
@@ -49,8 +56,7 @@ class TaskSet:
         if self.adapters is None:
             return
         state = self._states[task]
-        methods = sorted({key.split(".", 1)[0] for key in state})
-        self.adapters.activate(methods)
+        self.adapters.activate(self.methods[task])
         stale = {key: value for key, value in state.items() if self._loaded.get(key.split(".", 1)[0]) != task}
         if stale:
             self.adapters.load_state_dict(stale, partial=True)
@@ -73,7 +79,7 @@ class TaskSet:
             return self.model.predict(waves, sample_rate, batch_size, scores, in_order)
         results = {}
         shared = [
-            name for name in self.parts if not self._states[name] and not self.parts[name].predictor.per_recording
+            name for name in self.parts if not self.methods[name] and not self.parts[name].predictor.per_recording
         ]
         if len(shared) > 1:
             results.update(self._predict_shared(shared, waves, sample_rate, batch_size, scores, in_order))
@@ -93,9 +99,10 @@ class TaskSet:
             by_effects.setdefault(repr(self.parts[name].predictor.effects()), []).append(name)
         results: dict[str, list] = {name: [{} for _ in waves] for name in names}
         for group in by_effects.values():
-            effects = self.parts[group[0]].predictor.effects()
-            prepared = [prepare(wave, sample_rate, effects, f"wave {i}") for i, wave in enumerate(waves)]
+            self.model.part = self.parts[group[0]]
+            prepared = [self.model.prepare(wave, sample_rate, f"wave {i}") for i, wave in enumerate(waves)]
             for indices, batch in self.model.batches(prepared, batch_size, in_order):
+                batch = self.model.on_device(batch)
                 states = self.model.states(batch)
                 for name in group:
                     for index, prediction in zip(indices, self.parts[name].predict(batch, states, scores)):
@@ -107,6 +114,8 @@ def load_tasks(ckpts: Sequence[str | Path] | Mapping[str, str | Path], device: s
     """Task checkpoints trained on the same upstream checkpoint, on one copy of it. A list names each task
     by its alias (``ks``); a mapping names them itself (two KS checkpoints, say)."""
     pairs = list(ckpts.items()) if isinstance(ckpts, Mapping) else [(None, ckpt) for ckpt in ckpts]
+    if not pairs:
+        raise ConfigError("load_tasks needs at least one checkpoint")
     states, sources = {}, {}
     for name, ckpt in pairs:
         path = records.resolve_checkpoint(ckpt)
@@ -116,18 +125,18 @@ def load_tasks(ckpts: Sequence[str | Path] | Mapping[str, str | Path], device: s
             raise ConfigError(f"two checkpoints for {name!r} ({sources[name]}, {path}): name them, load_tasks({{...}})")
         states[name], sources[name] = state, path
     _check_one_upstream(states, sources)
-    spec = _union_spec(states)
+    spec = _union_spec(states, sources)
     first = next(iter(states.values()))
     args = checkpoint_args(first, device)
     upstream, adapters = build_upstream(args, spec)
-    parts, tensors = {}, {}
+    parts, methods, tensors = {}, {}, {}
     for name, state in states.items():
         if adapters is not None:
             adapters.activate(sorted(state.adapter_spec))  # the featurizer's size is the task's own
         parts[name] = load_head(state, checkpoint_args(state, device), upstream, str(sources[name]))
-        tensors[name] = state.adapter_state
+        methods[name], tensors[name] = sorted(state.adapter_spec), state.adapter_state
     model = TaskModel(upstream, adapters, next(iter(parts.values())))
-    task_set = TaskSet(model, parts, tensors)
+    task_set = TaskSet(model, parts, methods, tensors)
     task_set.use(next(iter(parts)))
     return task_set
 
@@ -145,7 +154,7 @@ def _check_one_upstream(states: dict[str, records.TrainingState], sources: dict[
             raise ConfigError(f"{sources[name]} fine-tuned its upstream (-f): load it on its own, with load_task")
 
 
-def _union_spec(states: dict[str, records.TrainingState]) -> dict:
+def _union_spec(states: dict[str, records.TrainingState], sources: dict[str, Path]) -> dict:
     """Every method of every task, once; two tasks may share a method only with the same settings."""
     union: dict = {}
     owner: dict[str, str] = {}
@@ -153,7 +162,8 @@ def _union_spec(states: dict[str, records.TrainingState]) -> dict:
         for method, config in state.adapter_spec.items():
             if method in union and union[method] != config:
                 raise ConfigError(
-                    f"{owner[method]} and {name} both use {method} but with different settings "
+                    f"{sources[owner[method]]} ({owner[method]}) and {sources[name]} ({name}) both use {method} "
+                    "but with different settings "
                     f"({union[method]} vs {config}): one upstream holds one {method}; load them separately"
                 )
             union.setdefault(method, config)

@@ -39,14 +39,22 @@ def read(path: str | Path) -> tuple[torch.Tensor, int]:
 
 
 def prepare(wave: Wave, sample_rate: int, effects: Sequence[Sequence[str]], name: str = "wave") -> torch.Tensor:
-    """A 1-D float32 wave at 16 kHz with the recipe's ``effects`` applied. More than one channel is averaged
-    and another rate resampled, each with a warning naming ``name``."""
-    wave = torch.as_tensor(wave, dtype=torch.float32)
+    """A 1-D float32 wave at 16 kHz with the recipe's ``effects`` applied. 2-D input is channels x samples or
+    samples x channels (soundfile's layout; the shorter side is the channels); integer PCM is scaled to
+    [-1, 1) as soundfile scales it. More than one channel is averaged and another rate resampled, each
+    with a warning naming ``name``."""
+    if isinstance(wave, np.ndarray) and np.issubdtype(wave.dtype, np.integer):
+        wave = wave / float(2 ** (8 * wave.dtype.itemsize - 1))
+    elif isinstance(wave, torch.Tensor) and not wave.is_floating_point():
+        wave = wave / float(2 ** (8 * wave.element_size() - 1))
+    wave = torch.as_tensor(wave).detach().to("cpu", torch.float32)
     if wave.dim() == 1:
         wave = wave.unsqueeze(0)
     if wave.dim() != 2:
         raise BadAudioError(f"{name}: a wave is 1-D (samples) or 2-D (channels, samples), not {tuple(wave.shape)}")
-    faults = sample_faults(wave.numpy())
+    if wave.size(0) > wave.size(1):
+        wave = wave.T
+    faults = sample_faults(wave.contiguous().numpy())
     if faults:
         raise BadAudioError(f"{name}: {faults[0]}")
     if wave.size(0) > 1:

@@ -41,6 +41,9 @@ class Predictor:
         """The class names of a classification task by output index; None for ASR and SD."""
         return None
 
+    def check(self, head: nn.Module, wave: torch.Tensor, name: str) -> None:
+        """Raise ``BadAudioError`` naming ``name`` if the recipe cannot run ``wave`` (SD: too short)."""
+
     def split(self, head: nn.Module, wave: torch.Tensor) -> list[torch.Tensor]:
         return [wave]
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from effspeech.errors import ConfigError
 from effspeech.superb.audio import SAMPLE_RATE, BadAudioError, Entry, Problem
 from effspeech.superb.tasks.prediction import Prediction, Predictor, recipe_module
 from effspeech.superb.tasks.task import Budget, Task
@@ -42,22 +43,31 @@ class SpeakerActivity(Predictor):
 
     def build(self, config: dict[str, Any], dim: int, rate: int, info: dict[str, Any], workdir: Path) -> Any:
         expert = copy.deepcopy(config["downstream_expert"])  # its saved frame_shift is the one trained with
+        if expert["datarc"].get("subsampling", 1) != 1:
+            raise ConfigError(
+                f"downstream_expert.datarc.subsampling={expert['datarc']['subsampling']}: effspeech predicts SD "
+                "checkpoints trained at the recipe's default, 1"
+            )
         return recipe_module("diarization").DownstreamExpert(dim, rate, expert, str(workdir))
 
+    def check(self, head: Any, wave: Any, name: str) -> None:
+        if len(wave) < head.datarc["frame_shift"]:
+            raise BadAudioError(
+                f"{name}: {len(wave)} samples, shorter than one SD frame ({head.datarc['frame_shift']})"
+            )
+
     def split(self, head: Any, wave: Any) -> list:
-        shift, subsampling = head.datarc["frame_shift"], head.datarc.get("subsampling", 1)
-        frames = len(wave) // shift // subsampling
-        if frames == 0:
-            raise BadAudioError(f"{len(wave)} samples: shorter than one SD frame ({shift * subsampling} samples)")
-        chunks = recipe_module("diarization", "dataset")._gen_chunk_indices(frames, head.datarc["chunk_size"])
-        step = shift * subsampling
-        return [wave[start * step : end * step] for start, end in chunks]
+        shift = head.datarc["frame_shift"]
+        chunks = recipe_module("diarization", "dataset")._gen_chunk_indices(
+            len(wave) // shift, head.datarc["chunk_size"]
+        )
+        return [wave[start * shift : end * shift] for start, end in chunks]
 
     def decode(self, head: Any, features: list, waves: list, info: dict[str, Any], scores: bool) -> list[Prediction]:
         import torch
         from torch.nn.utils.rnn import pad_sequence
 
-        step = head.datarc["frame_shift"] * head.datarc.get("subsampling", 1)
+        step = head.datarc["frame_shift"]
         frames = [len(wave) // step for wave in waves]
         padded = pad_sequence(features, batch_first=True)
         padded, _ = head._match_length(padded, padded.new_zeros(len(waves), max(frames), 1))  # reads only its length
