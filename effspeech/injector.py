@@ -60,10 +60,13 @@ class Injector:
             raise ConfigError(f"{type(module).__name__}.{tensor_name} already carries a parametrization")
         parametrize.register_parametrization(module, tensor_name, parametrization)
         self._undo.append(lambda: parametrize.remove_parametrizations(module, tensor_name, leave_parametrized=False))
-        # inactive: the original tensor itself comes out (a hook on the parametrization, which stays put)
-        self._undo.append(
-            parametrization.register_forward_hook(lambda _m, args, out: None if self.active else args[0]).remove
-        )
+        compute = parametrization.forward  # the method's own module: inactive, the tensor comes out as it is
+
+        def forward(tensor: torch.Tensor, *rest: Any) -> torch.Tensor:
+            return compute(tensor, *rest) if self.active else tensor
+
+        parametrization.forward = forward
+        self._undo.append(lambda: vars(parametrization).pop("forward", None))
 
     def set_attribute(self, owner: Any, name: str, value: Any) -> None:
         """Set a plain attribute (a flag); inactive, it holds its previous value."""

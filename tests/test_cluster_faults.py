@@ -346,3 +346,26 @@ def test_a_bad_asr_file_drops_only_itself_from_its_bucket(tmp_path):
     assert skipping.summary()["files"] == {str(tmp_path / "b.wav"): salvaged.bad[0].what}
     with pytest.raises(Exception, match="bad audio .*b.wav"):
         list(BadDataLog("stop").batches([batch]))
+
+
+def test_a_stop_signal_to_the_leaderboard_stops_its_cells_resumably_and_starts_no_other(tmp_path):
+    out = tmp_path / "lb"
+    grid = subprocess.Popen([sys.executable, "-m", "effspeech.tools.cli", "leaderboard", "--preset", "smoke",
+                             "--upstreams", "hubert_mini_adapter", "--methods", "none,houlsby", "--tasks", "ks",
+                             "--steps", "100000", "--out", str(out), "--jobs", "1"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    first, second = (Cell("hubert_mini_adapter", method, "ks").expdir(out) for method in ("none", "houlsby"))
+    wait_for(lambda: (progress := records.read_progress(first)) is not None and progress.step >= 3, grid)
+    cell_pid = json.loads((first / "cell.json").read_text())["pid"]
+    grid.send_signal(signal.SIGTERM)
+    output, _ = grid.communicate(timeout=120)
+    assert grid.returncode == PREEMPTED, output[-3000:]
+    assert "stopped on SIGTERM: 1 running cell(s) saved their step and stopped" in output
+    state = json.loads((first / "cell.json").read_text())
+    assert state["state"] == "interrupted" and state["returncode"] == PREEMPTED
+    assert (
+        records.states_checkpoints(first) and records.read_results(first)["train"]["interrupted"]["signal"] == "SIGTERM"
+    )
+    with pytest.raises(ProcessLookupError):
+        os.kill(cell_pid, 0)  # the cell's trainer is gone, not orphaned
+    assert not second.exists()  # no further cell started

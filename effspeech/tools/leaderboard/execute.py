@@ -2,20 +2,28 @@
 
 A cell is finished when its ``results.json`` holds an ``evaluate`` entry (the test metric). Each cell
 keeps ``cell.json`` (state, pid, return code, commands, the settings it was trained with) and
-``cell.log`` (its output) in its directory; the trainer's ``progress.json`` says where it is."""
+``cell.log`` (its output) in its directory; the trainer's ``progress.json`` says where it is.
+
+A stop signal to the grid (SIGTERM, SIGUSR1, SIGINT) goes to every cell it runs, which saves its current
+step and exits 75 (docs/reliability.md); no further cell starts, and the grid then exits 75 too. The
+cells run in their own sessions, so a Ctrl-C in the terminal reaches them once, through the grid."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from effspeech.superb import records
 from effspeech.superb.tasks import by_alias
+from effspeech.superb.trainer.preemption import SIGNALS, Preempted
 from effspeech.tools.leaderboard.grid import Cell, Launch
 
 STATE_FILE = "cell.json"
@@ -67,38 +75,91 @@ def stale_cells(cells: list[Cell], out: Path, launch: Launch) -> list[Cell]:
     return [cell for cell in cells if is_stale(cell, cell.expdir(out), launch)]
 
 
-def run_cell(cell: Cell, expdir: Path, launch: Launch, threads: int | None, watch: Watcher | None = None) -> int:
+class CellProcesses:
+    """The cells' live processes, and the stop signal the grid received (its name, or None)."""
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+        self._live: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
+
+    def add(self, process: subprocess.Popen) -> None:
+        with self._lock:
+            self._live.add(process)
+            if self.signal is not None:  # started as the signal came: it stops too
+                process.send_signal(signal.Signals[self.signal])
+
+    def remove(self, process: subprocess.Popen) -> None:
+        with self._lock:
+            self._live.discard(process)
+
+    def _forward(self, signum: int, _frame: object) -> None:
+        self.signal = self.signal or signal.Signals(signum).name
+        with self._lock:
+            for process in self._live:
+                process.send_signal(signum)
+
+    @contextlib.contextmanager
+    def forwarding(self) -> Iterator[CellProcesses]:
+        previous = {number: signal.signal(number, self._forward) for number in SIGNALS}
+        try:
+            yield self
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+
+def run_cell(
+    cell: Cell,
+    expdir: Path,
+    launch: Launch,
+    threads: int | None,
+    watch: Watcher | None = None,
+    processes: CellProcesses | None = None,
+) -> int:
     """Train (resuming if a checkpoint exists), then evaluate the best checkpoint; 0 on success. ``threads``:
     OpenMP threads of the cell's processes (None: torch's default); ``watch`` is called with the trainer's
-    progress about once a second while the cell runs."""
+    progress about once a second while the cell runs; ``processes`` tracks its processes for the grid."""
     expdir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
     resume = bool(records.states_checkpoints(expdir))
     if not resume or "settings" not in read_state(expdir):
         write_state(expdir, settings=settings(launch, cell, expdir))
     with open(expdir / LOG_FILE, "a") as log:
-        code = _run(launch.train_command(cell, expdir, resume), expdir, log, env, "train", watch)
-        if code == 0:
+        code = _run(launch.train_command(cell, expdir, resume), expdir, log, env, "train", watch, processes)
+        if code == 0 and not (processes and processes.signal):
             best = records.best_checkpoint(expdir, by_alias(cell.task).best_checkpoint)
             if best is None:
                 log.write("no checkpoint was saved: nothing to evaluate\n")
                 code = 1
             else:
-                code = _run(launch.evaluate_command(best), expdir, log, env, "evaluate", watch)
-    write_state(expdir, state="done" if code == 0 and records.is_evaluated(expdir) else "failed", returncode=code)
+                code = _run(launch.evaluate_command(best), expdir, log, env, "evaluate", watch, processes)
+    done = code == 0 and records.is_evaluated(expdir)
+    write_state(expdir, state="done" if done else "interrupted" if processes and processes.signal else "failed",
+                returncode=code)  # fmt: skip
     return code
 
 
-def _run(command: list[str], expdir: Path, log, env: dict, phase: str, watch: Watcher | None) -> int:
+def _run(
+    command: list[str], expdir: Path, log, env: dict, phase: str, watch: Watcher | None, processes: CellProcesses | None
+) -> int:
     log.write(f"$ {' '.join(command)}\n")
     log.flush()
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    process = subprocess.Popen(
+        command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=processes is not None
+    )
     write_state(expdir, state="running", phase=phase, pid=process.pid, command=command)
-    while True:
-        try:
-            return process.wait(timeout=1.0 if watch else None)
-        except subprocess.TimeoutExpired:
-            watch(records.read_progress(expdir))
+    if processes is not None:
+        processes.add(process)
+    try:
+        while True:
+            try:
+                return process.wait(timeout=1.0 if watch else None)
+            except subprocess.TimeoutExpired:
+                watch(records.read_progress(expdir))
+    finally:
+        if processes is not None:
+            processes.remove(process)
 
 
 def run_grid(cells: list[Cell], out: Path, launch: Launch, jobs: int, skip: list[Cell]) -> dict[Cell, int]:
@@ -111,6 +172,17 @@ def run_grid(cells: list[Cell], out: Path, launch: Launch, jobs: int, skip: list
             print(f"warning: {cell.name} is being trained by {holder}: not started", file=sys.stderr)
             pending.remove(cell)
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        codes = pool.map(lambda cell: run_cell(cell, cell.expdir(out), launch, threads), pending)
-        return dict(zip(pending, codes))
+    processes = CellProcesses()
+
+    def run(cell: Cell) -> int | None:
+        return None if processes.signal else run_cell(cell, cell.expdir(out), launch, threads, None, processes)
+
+    with processes.forwarding(), ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        codes = dict(zip(pending, pool.map(run, pending)))
+    if processes.signal:
+        stopped = [cell.name for cell in pending if read_state(cell.expdir(out)).get("state") == "interrupted"]
+        raise Preempted(
+            f"stopped on {processes.signal}: {len(stopped)} running cell(s) saved their step and stopped "
+            f"({', '.join(stopped) or 'none'}); rerun the same command to resume"
+        )
+    return {cell: code for cell, code in codes.items() if code is not None}
