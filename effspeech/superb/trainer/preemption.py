@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from effspeech.errors import EffspeechError
 
@@ -46,9 +46,16 @@ class StopRequest:
 
     @contextlib.contextmanager
     def listening(self) -> Iterator[StopRequest]:
-        previous = {number: signal.signal(number, self._handle) for number in SIGNALS}
-        try:
+        with handling(self._handle):
             yield self
-        finally:
-            for number, handler in previous.items():
-                signal.signal(number, handler)
+
+
+@contextlib.contextmanager
+def handling(handler: Callable[[int, object], None]) -> Iterator[None]:
+    """``handler`` for every stop signal inside the block; the previous handlers again after it."""
+    previous = {number: signal.signal(number, handler) for number in SIGNALS}
+    try:
+        yield
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)

@@ -17,13 +17,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from effspeech.superb import records
 from effspeech.superb.tasks import by_alias
-from effspeech.superb.trainer.preemption import SIGNALS, Preempted
+from effspeech.superb.trainer.preemption import Preempted, handling
 from effspeech.tools.leaderboard.grid import Cell, Launch
 
 STATE_FILE = "cell.json"
@@ -99,14 +99,8 @@ class CellProcesses:
             for process in self._live:
                 process.send_signal(signum)
 
-    @contextlib.contextmanager
-    def forwarding(self) -> Iterator[CellProcesses]:
-        previous = {number: signal.signal(number, self._forward) for number in SIGNALS}
-        try:
-            yield self
-        finally:
-            for number, handler in previous.items():
-                signal.signal(number, handler)
+    def forwarding(self) -> contextlib.AbstractContextManager[None]:
+        return handling(self._forward)
 
 
 def run_cell(
