@@ -131,9 +131,11 @@ config = HubertConfig(label_rate=50.0, encoder_layers=2, encoder_embed_dim=64, e
                       encoder_attention_heads=2, conv_feature_layers="[(32,10,5)] + [(32,3,2)] * 4 + [(32,2,2)] * 2",
                       conv_pos=16, conv_pos_groups=4)
 network = HubertModel(config, HubertPretrainingConfig(), [[str(i) for i in range(10)]])
-adapters = effspeech.attach(network, "houlsby,lora,prefix,prompt,cnn,bitfit,adapterbias")
-assert adapters.num_trainable() > 0
-network.extract_features(torch.randn(1, 16000), padding_mask=None, mask=False)
+for spec in ("houlsby,lora,prefix,prompt,cnn,bitfit,adapterbias", {"dora": {}, "parallel": {}, "lnfit": {}, "elp": {"l": False}}, "ia3"):  # all twelve (elp's L needs an expert)
+    adapters = effspeech.attach(network, spec)
+    assert adapters.num_trainable() > 0
+    network.extract_features(torch.randn(1, 16000), padding_mask=None, mask=False)
+    adapters.detach()
 stand_ins = [m for m in ("catalyst", "catalyst.data.sampler", "torchaudio.sox_effects") if m in sys.modules]
 layer = [m for m in sys.modules if m.startswith("effspeech.superb")]
 changed = [name for name in names if getattr(torchaudio, name, None) is not before[name]]
