@@ -131,7 +131,8 @@ config = HubertConfig(label_rate=50.0, encoder_layers=2, encoder_embed_dim=64, e
                       encoder_attention_heads=2, conv_feature_layers="[(32,10,5)] + [(32,3,2)] * 4 + [(32,2,2)] * 2",
                       conv_pos=16, conv_pos_groups=4)
 network = HubertModel(config, HubertPretrainingConfig(), [[str(i) for i in range(10)]])
-for spec in ("houlsby,lora,prefix,prompt,cnn,bitfit,adapterbias", {"dora": {}, "parallel": {}, "lnfit": {}, "elp": {"l": False}}, "ia3"):  # all twelve (elp's L needs an expert)
+later = {"dora": {}, "parallel": {}, "lnfit": {}, "elp": {"l": False}}  # elp's L-adapters need S3PRL's expert
+for spec in ("houlsby,lora,prefix,prompt,cnn,bitfit,adapterbias", later, "ia3"):  # all twelve
     adapters = effspeech.attach(network, spec)
     assert adapters.num_trainable() > 0
     network.extract_features(torch.randn(1, 16000), padding_mask=None, mask=False)
