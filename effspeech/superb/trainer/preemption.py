@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import threading
 from collections.abc import Callable, Iterator
 
 from effspeech.errors import EffspeechError
@@ -52,7 +53,11 @@ class StopRequest:
 
 @contextlib.contextmanager
 def handling(handler: Callable[[int, object], None]) -> Iterator[None]:
-    """``handler`` for every stop signal inside the block; the previous handlers again after it."""
+    """``handler`` for every stop signal inside the block; the previous handlers again after it. Outside the
+    main thread, where Python cannot set handlers, the block runs with the process's own."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     previous = {number: signal.signal(number, handler) for number in SIGNALS}
     try:
         yield
