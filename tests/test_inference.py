@@ -194,6 +194,17 @@ def test_batches_run_longest_first_and_predictions_come_back_in_the_order_given(
         assert a["scores"] == pytest.approx(b["scores"], abs=1e-6)
 
 
+def test_an_experiment_directory_means_its_best_dev_checkpoint(trained, mini_superb, tmp_path):
+    best = trained("ks")
+    expdir = tmp_path / "exp"
+    shutil.copytree(best.parent, expdir)
+    _noisy_head(best, expdir / "states-99.ckpt")  # the newest periodic checkpoint, and another head
+    files = sorted((mini_superb / "ks").rglob("*.wav"))[:4]
+    from_dir = load_task(expdir).predict(waves_of(files), scores=True)
+    assert from_dir == load_task(best).predict(waves_of(files), scores=True)
+    assert from_dir != load_task(expdir / "states-99.ckpt").predict(waves_of(files), scores=True)
+
+
 # -------------------------------------------------------------------------------------------- bad input
 def test_bad_files_get_a_line_each_and_the_rest_is_still_predicted(trained, mini_superb, tmp_path):
     folder = tmp_path / "audio"

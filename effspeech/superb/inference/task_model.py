@@ -140,8 +140,7 @@ class TaskModel(nn.Module):
 
 def load_task(ckpt: str | Path, device: str = "cpu", merge: bool = False) -> TaskModel:
     """The task model of a checkpoint (``dev-best.ckpt``, ``states-*.ckpt`` or an experiment directory)."""
-    path = records.resolve_checkpoint(ckpt)
-    state = records.load_state(path)
+    path, state = load_checkpoint(ckpt)
     args = checkpoint_args(state, device)
     upstream, adapters = build_upstream(args, state.adapter_spec)
     part = load_head(state, args, upstream, str(path))
@@ -150,6 +149,18 @@ def load_task(ckpt: str | Path, device: str = "cpu", merge: bool = False) -> Tas
     if merge:
         model.merge()
     return model
+
+
+def load_checkpoint(ckpt: str | Path) -> tuple[Path, records.TrainingState]:
+    """A checkpoint file, or an experiment directory's best-dev checkpoint (the one ``-m evaluate`` is
+    given; its newest ``states-*.ckpt`` where the recipe saved none), and its state."""
+    path = records.resolve_checkpoint(ckpt)
+    state = records.load_state(path)
+    if Path(ckpt).is_dir():
+        best = records.best_checkpoint(ckpt, get_task(state.args["downstream"]).best_checkpoint)
+        if best is not None and best != path:
+            path, state = best, records.load_state(best)
+    return path, state
 
 
 def checkpoint_args(state: records.TrainingState, device: str) -> Namespace:

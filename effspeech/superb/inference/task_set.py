@@ -17,7 +17,7 @@ from effspeech.engine import AdapterSet
 from effspeech.errors import ConfigError
 from effspeech.superb import records
 from effspeech.superb.audio import SAMPLE_RATE
-from effspeech.superb.inference.task_model import TaskHead, TaskModel, checkpoint_args, load_head
+from effspeech.superb.inference.task_model import TaskHead, TaskModel, checkpoint_args, load_checkpoint, load_head
 from effspeech.superb.inference.waves import Wave
 from effspeech.superb.tasks import get_task
 from effspeech.superb.trainer.pipeline import build_upstream
@@ -118,8 +118,7 @@ def load_tasks(ckpts: Sequence[str | Path] | Mapping[str, str | Path], device: s
         raise ConfigError("load_tasks needs at least one checkpoint")
     states, sources = {}, {}
     for name, ckpt in pairs:
-        path = records.resolve_checkpoint(ckpt)
-        state = records.load_state(path)
+        path, state = load_checkpoint(ckpt)
         name = name or get_task(checkpoint_args(state, device).downstream).alias
         if name in states:
             raise ConfigError(f"two checkpoints for {name!r} ({sources[name]}, {path}): name them, load_tasks({{...}})")
