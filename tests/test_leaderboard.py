@@ -159,6 +159,39 @@ def _leaderboard(out: Path, *extra: str) -> list[str]:
     ]
 
 
+def _children(pid: int) -> list[int]:
+    """The live children of ``pid``, read from every process's /proc/<pid>/stat (its 4th field)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):  # it ended while being read
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and all its descendants; stopped first, so that none starts another meanwhile."""
+    os.kill(pid, signal.SIGSTOP)
+    tree, frontier = [pid], [pid]
+    while frontier:
+        frontier = [child for parent in frontier for child in _children(parent)]
+        for child in frontier:
+            _signal(child, signal.SIGSTOP)
+        tree += frontier
+    for member in tree:
+        _signal(member, signal.SIGKILL)
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:  # it ended on its own meanwhile
+        pass
+
+
 @pytest.mark.slow
 def test_smoke_grid_survives_a_kill_and_reports_from_results_json(tmp_path, mini_superb, hubert_tiny):
     out = tmp_path / "grid"
@@ -178,7 +211,7 @@ def test_smoke_grid_survives_a_kill_and_reports_from_results_json(tmp_path, mini
     deadline = time.time() + 600
     while time.time() < deadline and "evaluate" not in (first_cell.read_text() if first_cell.is_file() else ""):
         time.sleep(1)
-    os.killpg(process.pid, signal.SIGKILL)  # the grid and the cell it is running
+    _kill_tree(process.pid)  # the grid and its cells (each in a session of its own), as a job's end kills them
     process.wait()
     finished_before = first_cell.read_text()
 
