@@ -42,5 +42,5 @@ class AdapterBias(AdapterMethod):
         for index in anatomy.layer_indices(self.config.layers):
             shift = TokenShift(anatomy.dim, anatomy.ffn_dim)
             owner[str(index)] = shift
-            injector.forward_hook(anatomy.layers[index].fc2, lambda _m, args, out, shift=shift: shift(args[0], out))
+            injector.forward_hook(anatomy.site(index, "fc2"), lambda _m, args, out, shift=shift: shift(args[0], out))
         return owner

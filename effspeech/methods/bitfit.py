@@ -1,9 +1,10 @@
 """BitFit (Ben Zaken et al., 2022): train only the upstream's own bias terms.
 
 By default the biases of the part S3PRL runs with gradients: the feature projection, its layer norm and
-the transformer encoder. The CNN extractor runs under ``no_grad`` in S3PRL (``feature_grad_mult = 0``),
-so its biases are included only with ``include_extractor=True``, which also turns its gradients on.
-Pretraining-only heads (``final_proj``, ``label_embs_concat``, quantizer) never see a downstream loss."""
+the transformer encoder (the anatomy names them in its scheme). The CNN extractor runs under ``no_grad``
+in S3PRL (``feature_grad_mult = 0``), so its biases are included only with ``include_extractor=True``,
+which also turns its gradients on. Pretraining-only heads (``final_proj``, ``label_embs_concat``,
+quantizer) never see a downstream loss."""
 
 from __future__ import annotations
 
@@ -16,18 +17,10 @@ from effspeech.injector import Injector
 from effspeech.method import AdapterMethod, MethodConfig
 from effspeech.registry import register_adapter
 
-DOWNSTREAM_PATH = ("layer_norm.", "post_extract_proj.", "encoder.")
-
 
 @dataclass
 class BitFitConfig(MethodConfig):
     include_extractor: bool = False
-
-
-def is_trained_bias(name: str, include_extractor: bool) -> bool:
-    """Whether BitFit trains the parameter called ``name`` in the network."""
-    scopes = DOWNSTREAM_PATH + (("feature_extractor.",) if include_extractor else ())
-    return name.endswith(".bias") and name.startswith(scopes)
 
 
 @register_adapter("bitfit")
@@ -36,8 +29,8 @@ class BitFit(AdapterMethod):
 
     def attach(self, anatomy: Anatomy, injector: Injector) -> nn.Module:
         for name, parameter in anatomy.parameters.items():
-            if is_trained_bias(name, self.config.include_extractor):
+            if anatomy.is_downstream_bias(name, self.config.include_extractor):
                 injector.unfreeze(name, parameter)
         if self.config.include_extractor:
-            injector.set_attribute(anatomy.network, "feature_grad_mult", 1.0)
+            anatomy.let_extractor_learn(injector)
         return nn.Module()

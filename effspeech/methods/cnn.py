@@ -1,8 +1,8 @@
 """CNN adapters in the feature extractor (after CHAPTER, Chen et al., 2023): each conv block gets a
 zero-initialised parallel twin, ``conv(x) + scale * twin(x)``.
 
-S3PRL's experts set ``feature_grad_mult = 0``, which runs the extractor under ``torch.no_grad()``;
-this method sets it to 1 so the twins receive gradients (the frozen convs still get none). The twin has
+S3PRL's experts run the extractor under ``torch.no_grad()`` (``feature_grad_mult = 0``); this method
+turns its gradients on so the twins receive them (the frozen convs still get none). The twin has
 the conv's kernel, stride and padding and no bias, so ``merge()`` folds it into the conv's weight."""
 
 from __future__ import annotations
@@ -47,20 +47,20 @@ class CnnAdapter(AdapterMethod):
     Config = CnnConfig
 
     def attach(self, anatomy: Anatomy, injector: Injector) -> nn.Module:
-        blocks = anatomy.conv_blocks
-        selected = range(len(blocks)) if self.config.blocks is None else self.config.blocks
+        convs = anatomy.convs
+        selected = range(len(convs)) if self.config.blocks is None else self.config.blocks
         owner = nn.ModuleDict()
         self._sites: list[tuple[nn.Conv1d, ParallelConv]] = []
         self._originals: list[torch.Tensor] = []
         for index in selected:
-            if not 0 <= index < len(blocks):
-                raise ConfigError(f"CnnConfig.blocks: {index} out of range for {len(blocks)} conv blocks")
-            conv = blocks[index][0]
+            if not 0 <= index < len(convs):
+                raise ConfigError(f"CnnConfig.blocks: {index} out of range for {len(convs)} conv blocks")
+            conv = convs[index]
             twin = ParallelConv(conv, self.config.scale)
             owner[str(index)] = twin
             self._sites.append((conv, twin))
             injector.forward_hook(conv, lambda _m, args, out, twin=twin: twin(args[0], out))
-        injector.set_attribute(anatomy.network, "feature_grad_mult", 1.0)
+        anatomy.let_extractor_learn(injector)
         injector.on_detach(self.unmerge)
         return owner
 

@@ -22,11 +22,10 @@ from torch import nn
 
 from effspeech.anatomy import Anatomy
 from effspeech.errors import ConfigError
-from effspeech.injector import CallArguments, Injector
+from effspeech.injector import Injector
 from effspeech.method import AdapterMethod, MethodConfig, require_positive
 from effspeech.methods.bottleneck import Bottleneck
-from effspeech.methods.frames import strip_leading_frames
-from effspeech.methods.tensors import prepend_unmasked, residual_hook
+from effspeech.methods.tensors import residual_hook
 from effspeech.registry import register_adapter
 
 INIT_STD = 1e-3
@@ -90,41 +89,19 @@ class Elp(AdapterMethod):
     def attach(self, anatomy: Anatomy, injector: Injector) -> nn.Module:
         owner = nn.Module()
         indices = anatomy.layer_indices(self.config.layers)
-        if self.config.l and anatomy.expert is None:
-            raise ConfigError(
-                "elp's L-adapters act on the hidden states S3PRL's expert collects: attach to the expert "
-                "(s3prl.hub.<family>_local(...)), not to its .model, or set l: false"
-            )
         if self.config.e:
             owner.e = nn.ModuleDict({str(i): EncoderAdapter(anatomy.dim, self.config.bottleneck) for i in indices})
             for index in indices:
-                injector.forward_hook(anatomy.layers[index].fc2, residual_hook(owner.e[str(index)]))
+                injector.forward_hook(anatomy.site(index, "fc2"), residual_hook(owner.e[str(index)]))
         if self.config.l:
-            owner.l = nn.ModuleDict({str(i): LayerPath(anatomy.dim, self.config.width) for i in indices})
-            self._read_through_paths(anatomy, injector, owner.l)
+            paths = owner.l = nn.ModuleDict({str(i): LayerPath(anatomy.dim, self.config.width) for i in indices})
+            # state i + 1 is layer i's output; the first state (the first layer's input) has no path
+            try:
+                anatomy.read_hidden_states(injector, lambda i, h: paths[str(i - 1)](h) if str(i - 1) in paths else None)
+            except ConfigError as error:
+                raise ConfigError(f"elp's L-adapters act on the hidden states the downstream sees: {error}; "
+                                  "or set l: false") from error  # fmt: skip
         if self.config.p:
             owner.p = nn.Parameter(torch.randn(self.config.length, anatomy.dim) * 0.02)
-            self._prepend_frames(anatomy, injector, owner.p)
+            anatomy.prepend_frames(injector, owner.p, at="encoder")
         return owner
-
-    @staticmethod
-    def _read_through_paths(anatomy: Anatomy, injector: Injector, paths: nn.ModuleDict) -> None:
-        """S3PRL collects the input of every layer and the encoder's output: state ``i + 1`` is layer ``i``'s
-        output. What the featurizer sums becomes the L-adapters' outputs, one per adapted layer."""
-
-        def read(hiddens):
-            return [(name, paths[str(i - 1)](h)) for i, (name, h) in enumerate(hiddens) if str(i - 1) in paths]
-
-        injector.chain(anatomy.expert, "hook_postprocess", read)
-
-    @staticmethod
-    def _prepend_frames(anatomy: Anatomy, injector: Injector, frames: nn.Parameter) -> None:
-        count = frames.size(0)
-
-        def add_frames(_module: nn.Module, call: CallArguments) -> None:
-            x = call.get("x")  # batch-major (B, T, D): the features before the positional convolution
-            call.set("x", torch.cat([frames.to(x.dtype).expand(x.size(0), -1, -1), x], dim=1))
-            call.set("padding_mask", prepend_unmasked(call.get("padding_mask"), count))
-
-        injector.forward_pre_hook(anatomy.encoder, add_frames)
-        strip_leading_frames(anatomy, injector, count)

@@ -40,8 +40,7 @@ class Houlsby(AdapterMethod):
             adapters = nn.ModuleDict()
             for index in anatomy.layer_indices(self.config.layers):
                 adapter = adapters[str(index)] = Bottleneck(anatomy.dim, self.config.bottleneck, nn.GELU())
-                layer = anatomy.layers[index]
-                site = layer.fc2 if place == "ffn" else layer.self_attn
+                site = anatomy.site(index, "fc2" if place == "ffn" else "attention")
                 injector.forward_hook(site, residual_hook(adapter))
             owner[place] = adapters
         return owner

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from effspeech.anatomy import TARGETS, Anatomy
+from effspeech.anatomy import LINEAR_ROLES, Anatomy
 from effspeech.errors import ConfigError
 from effspeech.injector import Injector
 from effspeech.method import AdapterMethod, MethodConfig, require_positive
@@ -48,10 +48,10 @@ class LoraConfig(MethodConfig):
         require_positive(self, "rank")
         if self.alpha is not None:
             require_positive(self, "alpha")
-        unknown = [target for target in self.targets if target not in TARGETS]
+        unknown = [target for target in self.targets if target not in LINEAR_ROLES]
         if unknown or not self.targets:
             name = type(self).__name__
-            raise ConfigError(f"{name}.targets {self.targets} must be a non-empty subset of {list(TARGETS)}")
+            raise ConfigError(f"{name}.targets {self.targets} must be a non-empty subset of {list(LINEAR_ROLES)}")
 
 
 @register_adapter("lora")
@@ -70,10 +70,6 @@ class Lora(Foldable, AdapterMethod):
             per_layer = nn.ModuleDict()
             for target in self.config.targets:
                 linear = anatomy.target(index, target)
-                if not isinstance(linear, nn.Linear):
-                    raise ConfigError(
-                        f"{self.name} target {target!r} of layer {index} is a {type(linear).__name__}, not Linear"
-                    )
                 per_layer[target] = self.update(linear, scale)
                 self.folded.parametrize(injector, linear, "weight", per_layer[target])
             owner[str(index)] = per_layer

@@ -36,7 +36,6 @@ class Parallel(AdapterMethod):
         owner = nn.ModuleDict()
         for index in anatomy.layer_indices(self.config.layers):
             adapter = owner[str(index)] = Bottleneck(anatomy.dim, self.config.bottleneck, nn.ReLU())
-            layer = anatomy.layers[index]
             pending: list[torch.Tensor] = []  # fc1 sees the FFN's input; fc2's output takes the adapter's
 
             def read_input(_module, args, _output, adapter=adapter, pending=pending) -> None:
@@ -47,6 +46,6 @@ class Parallel(AdapterMethod):
                     raise RuntimeError(f"parallel adapter of layer {index}: fc2 ran without fc1 before it")
                 return map_first(output, lambda h: h + self.config.scale * pending.pop())
 
-            injector.forward_hook(layer.fc1, read_input)
-            injector.forward_hook(layer.fc2, add_output)
+            injector.forward_hook(anatomy.site(index, "fc1"), read_input)
+            injector.forward_hook(anatomy.site(index, "fc2"), add_output)
         return owner

@@ -14,10 +14,8 @@ from torch import nn
 
 from effspeech.anatomy import Anatomy
 from effspeech.errors import ConfigError
-from effspeech.injector import CallArguments, Injector
+from effspeech.injector import Injector
 from effspeech.method import AdapterMethod, MethodConfig, require_positive
-from effspeech.methods.frames import strip_leading_frames
-from effspeech.methods.tensors import prepend_rows, prepend_unmasked
 from effspeech.registry import register_adapter
 
 MAX_PROMPT_LENGTH = 512
@@ -44,17 +42,6 @@ class PromptTuning(AdapterMethod):
     Config = PromptConfig
 
     def attach(self, anatomy: Anatomy, injector: Injector) -> nn.Module:
-        count = self.config.length
-        prompt = Prompt(count, anatomy.dim)
-
-        def add_prompt(_module: nn.Module, call: CallArguments) -> None:
-            call.set("x", prepend_rows(prompt.frames, call.get("x")))
-
-        def extend_mask(_module: nn.Module, call: CallArguments) -> None:
-            call.set("self_attn_padding_mask", prepend_unmasked(call.get("self_attn_padding_mask"), count))
-
-        injector.forward_pre_hook(anatomy.layers[0], add_prompt)
-        for layer in anatomy.layers:
-            injector.forward_pre_hook(layer, extend_mask)
-        strip_leading_frames(anatomy, injector, count)
+        prompt = Prompt(self.config.length, anatomy.dim)
+        anatomy.prepend_frames(injector, prompt.frames, at="layers")
         return prompt

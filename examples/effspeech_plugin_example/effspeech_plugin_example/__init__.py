@@ -27,7 +27,7 @@ class FfnScale(AdapterMethod):
         scales = nn.ParameterDict()
         for index in anatomy.layer_indices(self.config.layers):
             scale = scales[str(index)] = nn.Parameter(torch.ones(anatomy.dim))
-            injector.forward_hook(anatomy.layers[index].fc2, lambda _m, _a, out, scale=scale: out * scale)
+            injector.forward_hook(anatomy.site(index, "fc2"), lambda _m, _a, out, scale=scale: out * scale)
         holder = nn.Module()
         holder.scales = scales
         return holder
