@@ -40,7 +40,8 @@ class TransformersAnatomy(Anatomy):
     layer_marks = ("attention", "feed_forward")
 
     def let_extractor_learn(self, injector: Injector) -> None:
-        # the extractor runs with autograd already; this undoes a user's freeze_feature_encoder()
+        # the flag effspeech's transformers expert clears so that -f leaves the extractor frozen, as S3PRL's
+        # feature_grad_mult = 0 does (transformers runs the extractor with autograd either way)
         injector.set_attribute(self.network.feature_extractor, "_requires_grad", True)
 
     def prepend_frames(self, injector: Injector, frames: nn.Parameter, at: str) -> None:

@@ -23,6 +23,16 @@ def tiny_checkpoints(tmp_path_factory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
+def transformers_checkpoints(tmp_path_factory) -> dict[str, Path]:
+    """``{family: directory}`` of tiny random transformers models (``save_pretrained``), data2vec included."""
+    from effspeech.superb.transformers_upstream import ARCHS, make_transformers_checkpoint
+
+    folder = tmp_path_factory.mktemp("transformers")
+    tiny = {arch: family for arch, (family, _) in ARCHS.items() if arch.endswith("_tiny")}
+    return {family: make_transformers_checkpoint(arch, 0, folder / arch) for arch, family in tiny.items()}
+
+
+@pytest.fixture(scope="session")
 def hubert_tiny(tiny_checkpoints) -> str:
     return tiny_checkpoints["hubert"]
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import effspeech
-from effspeech.tools.bench.cli import upstream_family
+from effspeech.tools.bench.cli import upstream_entry
 from effspeech.tools.bench.setups import FINETUNE_CNN_FROZEN, PEFT_LORA, expand_methods, prepare
 from effspeech.tools.cli import main
 
@@ -52,10 +52,11 @@ def test_adapter_checkpoint_is_small_and_its_update_reaches_the_output(rows):
 
 
 def test_upstream_names_map_to_the_arch_family():
-    assert upstream_family("hubert_adapter", "hubert_base") == "hubert"
-    assert upstream_family(None, "wavlm_tiny") == "wavlm"
+    assert upstream_entry("hubert_adapter", "hubert_base") == "hubert_adapter"
+    assert upstream_entry(None, "wavlm_tiny") == "wavlm_adapter"
+    assert upstream_entry(None, "hf_wavlm_tiny") == "hf_wavlm_adapter"
     with pytest.raises(ValueError, match="wav2vec2"):
-        upstream_family("wav2vec2_adapter", "hubert_tiny")
+        upstream_entry("wav2vec2_adapter", "hubert_tiny")
 
 
 def test_method_list_expands_and_refuses_unknown_names():

@@ -100,8 +100,13 @@ def _umask() -> int:
 
 
 def file_digest(path: str | Path) -> str:
-    """SHA-256 of a file, cached while its size and modification time stay the same."""
+    """SHA-256 of a file, cached while its size and modification time stay the same; of a directory (a
+    transformers checkpoint), SHA-256 over its files' relative paths and digests."""
     path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        listing = "".join(f"{p.relative_to(path).as_posix()} {file_digest(p)}\n" for p in files)
+        return hashlib.sha256(listing.encode()).hexdigest()
     stat = path.stat()
     return _cached_digest(path, stat.st_size, stat.st_mtime_ns)
 

@@ -4,7 +4,8 @@ expert (so hidden-state hooks, normalisation and downsampling are exactly S3PRL'
 and the ``upstream_adapters`` hub entries call it.
 
 ``name`` is an effspeech entry (``hubert_adapter``, ``wav2vec2_adapter``, ``wavlm_adapter``,
-``hubert_mini_adapter``: an S3PRL family with a default checkpoint) or any ``s3prl.hub`` name."""
+``hubert_mini_adapter``: an S3PRL family with a default checkpoint; ``hf_<family>_adapter``: a
+transformers model, through ``transformers_upstream``) or any ``s3prl.hub`` name."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from effspeech.spec import parse_spec
 from effspeech.superb.compat import quiet_s3prl
 from effspeech.superb.embedded import embedded_file
 from effspeech.superb.records import file_digest
+from effspeech.superb.transformers_upstream import load_transformers
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +36,11 @@ MIN_SAMPLES = 400  # the CNN extractors of all three families see 400 samples (2
 
 @dataclass(frozen=True)
 class UpstreamEntry:
-    family: str  # S3PRL's ``<family>_local`` loads the checkpoint
+    family: str  # S3PRL's ``<family>_local`` loads the checkpoint, or transformers' model of the family
     embedded: str  # the offline default (effspeech.superb.embedded): shipped, or built once at random
     description: str  # what the entry is, for its hub function
-    url: str | None = None  # the pretrained default S3PRL downloads; None: the embedded one is the default
+    url: str | None = None  # the pretrained default (URL, or hub id); None: the embedded one is the default
+    transformers: bool = False  # a Hugging Face save_pretrained directory or hub id, not an S3PRL checkpoint
 
 
 _CONVERTED = "https://huggingface.co/s3prl/converted_ckpts/resolve/main"
@@ -52,8 +55,17 @@ ENTRIES = {
     "hubert_mini_adapter": UpstreamEntry(
         "hubert", "hubert_mini", "The small HuBERT pretrained on Mini-SUPERB's train splits (docs/hubert_mini.md)"
     ),
+    **{
+        f"hf_{family}_adapter": UpstreamEntry(family, f"hf_{family}_tiny", f"transformers {what}", hub_id, True)
+        for family, what, hub_id in (
+            ("hubert", "HubertModel (default: facebook/hubert-base-ls960)", "facebook/hubert-base-ls960"),
+            ("wav2vec2", "Wav2Vec2Model (default: facebook/wav2vec2-base)", "facebook/wav2vec2-base"),
+            ("wavlm", "WavLMModel (default: microsoft/wavlm-base-plus)", "microsoft/wavlm-base-plus"),
+            ("data2vec", "Data2VecAudioModel (default: facebook/data2vec-audio-base)", "facebook/data2vec-audio-base"),
+        )
+    },
 }
-S3PRL_LOCAL = {f"{entry.family}_local": entry.family for entry in ENTRIES.values()}  # s3prl.hub names
+S3PRL_LOCAL = {f"{e.family}_local": e.family for e in ENTRIES.values() if not e.transformers}  # s3prl.hub names
 
 
 def load_upstream(
@@ -69,6 +81,9 @@ def load_upstream(
     (None or ``"none"``: nothing attached, the AdapterSet is None). ``options`` go to S3PRL's expert as
     they would from S3PRL's own hub (``legacy=True``, ``fairseq=True`` for fairseq checkpoints, ...)."""
     spec = parse_spec(adapter)  # a malformed spec fails before any checkpoint is read
+    if name in ENTRIES and ENTRIES[name].transformers:
+        expert = load_transformers(ENTRIES[name].family, str(ckpt) if ckpt is not None else ENTRIES[name].url)
+        return expert, attach(expert, spec) if spec else None
     with quiet_s3prl():
         if name in ENTRIES:  # built by the family's own hubconf, without importing all of s3prl.hub
             family = ENTRIES[name].family
@@ -115,6 +130,8 @@ def default_checkpoint(name: str, refresh: bool = False) -> str:
     entry = ENTRIES[name]
     if entry.url is None:
         return str(embedded_file(entry.embedded))
+    if entry.transformers:  # a hub id: transformers downloads and caches it (load_transformers)
+        return entry.url
     from s3prl.util.download import _urls_to_filepaths
 
     cached = _urls_to_filepaths(entry.url, download=False)
@@ -135,7 +152,7 @@ def checkpoint_identity(args: dict[str, Any]) -> str:
     file here) and the model config."""
     name, ckpt = args["upstream"], args.get("upstream_ckpt")
     path = ckpt or (default_checkpoint(name) if name in ENTRIES else None)
-    digest = f"sha256 {file_digest(path)[:12]}" if path and os.path.isfile(path) else str(path)
+    digest = f"sha256 {file_digest(path)[:12]}" if path and os.path.exists(path) else str(path)
     config = args.get("upstream_model_config")
     return f"{name} ({digest}{', ' + str(config) if config else ''})"
 

@@ -41,13 +41,15 @@ def build_upstream(args: Namespace, spec: Spec) -> tuple[nn.Module, AdapterSet |
 def _freeze_gradless_extractor(expert: nn.Module) -> None:
     """S3PRL's HuBERT/wav2vec2/WavLM experts set ``feature_grad_mult=0``, which runs the CNN extractor under
     no_grad, so -f never trains it; mark it frozen so it stays out of the optimizer, counts and checkpoints.
-    (The cnn adapter sets the multiplier to 1, and then -f trains the extractor too.)"""
+    A transformers expert clears its extractor's ``_requires_grad`` to the same end. (The cnn adapter turns
+    both on, and then -f trains the extractor too.)"""
     try:
         network = find_anatomy(expert).network
     except UnsupportedModelError:  # not a wav2vec2-style upstream: nothing to say about its extractor
         return
-    if getattr(network, "feature_grad_mult", 1.0) == 0.0:
-        network.feature_extractor.requires_grad_(False)
+    extractor = network.feature_extractor
+    if getattr(network, "feature_grad_mult", 1.0) == 0.0 or getattr(extractor, "_requires_grad", True) is False:
+        extractor.requires_grad_(False)
 
 
 def has_cnn_extractor(upstream: nn.Module) -> bool:

@@ -17,9 +17,17 @@ from effspeech.tools.bench.job import Job
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-u", "--upstream", help="hubert_adapter, wav2vec2_adapter, wavlm_adapter (default: --arch's)")
-    parser.add_argument("--arch", default="hubert_base", help="random-initialised shape (hubert_base, wavlm_tiny, ...)")
-    parser.add_argument("--ckpt", help="use this S3PRL checkpoint of --arch's family instead of a random one")
+    parser.add_argument(
+        "-u",
+        "--upstream",
+        help="hubert_adapter, wav2vec2_adapter, wavlm_adapter, hf_hubert_adapter, ... (default: --arch's)",
+    )
+    parser.add_argument(
+        "--arch", default="hubert_base", help="random-initialised shape (hubert_base, wavlm_tiny, hf_hubert_base, ...)"
+    )
+    parser.add_argument(
+        "--ckpt", help="use this checkpoint of --arch's family instead of a random one (a directory for hf_ archs)"
+    )
     parser.add_argument(
         "--methods",
         help="comma list of none, finetune and adapter methods, or all (the default: every one, plugins included); "
@@ -39,34 +47,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", help="write the rows here")
 
 
-def upstream_family(upstream: str | None, arch: str) -> str:
-    """The S3PRL family ``--arch`` builds; an ``-u`` name must load the same family."""
+def upstream_entry(upstream: str | None, arch: str) -> str:
+    """The effspeech entry that loads ``--arch``'s checkpoint (an S3PRL file or a transformers directory);
+    an ``-u`` name must be that entry, or an S3PRL entry of the same family."""
     from effspeech.superb.random_upstream import ARCHS
-    from effspeech.superb.upstream import family_of
+    from effspeech.superb.transformers_upstream import ARCHS as TRANSFORMERS_ARCHS
+    from effspeech.superb.upstream import ENTRIES, family_of
 
+    if arch in TRANSFORMERS_ARCHS:
+        entry = f"hf_{TRANSFORMERS_ARCHS[arch][0]}_adapter"
+        if upstream is not None and upstream != entry:
+            raise ConfigError(f"--arch {arch} is a transformers model, which -u {entry} loads, not -u {upstream}")
+        return entry
     if arch not in ARCHS:
-        raise ConfigError(f"unknown --arch {arch!r}; valid: {', '.join(sorted(ARCHS))}")
+        raise ConfigError(f"unknown --arch {arch!r}; valid: {', '.join(sorted([*ARCHS, *TRANSFORMERS_ARCHS]))}")
     family = ARCHS[arch][0]
+    if upstream in ENTRIES and ENTRIES[upstream].transformers:
+        raise ConfigError(f"-u {upstream} loads a transformers directory, --arch {arch} is an S3PRL checkpoint")
     if upstream is not None and family_of(upstream) != family:
         raise ConfigError(f"-u {upstream} is a {family_of(upstream)} upstream but --arch {arch} is a {family} one")
-    return family
+    return f"{family}_adapter"
 
 
 def run(args: argparse.Namespace) -> int:
     from effspeech.superb.methods import ALL, expand_all
     from effspeech.superb.random_upstream import make_checkpoint
+    from effspeech.superb.transformers_upstream import ARCHS, make_transformers_checkpoint
     from effspeech.tools.bench.setups import expand_methods
     from effspeech.tools.bench.table import aggregate, format_table, write_json
 
-    family = upstream_family(args.upstream, args.arch)
+    upstream = upstream_entry(args.upstream, args.arch)
     names = [name.strip() for name in (args.methods or ALL).split(",") if name.strip()]
     methods = expand_methods(expand_all(names))
+    make = make_transformers_checkpoint if args.arch in ARCHS else make_checkpoint
     variants = [False, True] if args.compile else [False]
     with tempfile.TemporaryDirectory(prefix="effspeech-bench-") as scratch:
-        ckpt = args.ckpt or str(make_checkpoint(args.arch, args.seed, Path(scratch, f"{args.arch}.ckpt")))
+        ckpt = args.ckpt or str(make(args.arch, args.seed, Path(scratch, args.arch)))
         template = Job(
             method="",
-            family=family,
+            upstream=upstream,
             ckpt=ckpt,
             out=str(Path(scratch, "result.json")),
             device=args.device,

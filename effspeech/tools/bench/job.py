@@ -12,7 +12,7 @@ from pathlib import Path
 @dataclass
 class Job:
     method: str
-    family: str  # hubert, wav2vec2, wavlm: loaded by s3prl's <family>_local
+    upstream: str  # the effspeech entry that loads ckpt: hubert_adapter, ..., hf_hubert_adapter, ...
     ckpt: str
     out: str  # where the result JSON goes
     device: str = "cpu"

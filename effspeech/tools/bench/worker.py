@@ -41,9 +41,9 @@ class WeightedSumHead(nn.Module):
         return self.linear((weights.view(-1, 1, 1, 1) * stacked).sum(0))
 
 
-def load_plain(family: str, ckpt: str, device: torch.device) -> nn.Module:
-    """S3PRL's own expert, as ``s3prl.hub.<family>_local(ckpt=...)`` builds it."""
-    return load_upstream(f"{family}_adapter", ckpt)[0].to(device)
+def load_plain(upstream: str, ckpt: str, device: torch.device) -> nn.Module:
+    """The entry's expert without adapters (for S3PRL's, what ``s3prl.hub.<family>_local(ckpt=...)`` builds)."""
+    return load_upstream(upstream, ckpt)[0].to(device)
 
 
 def run(job: Job) -> dict:
@@ -52,7 +52,7 @@ def run(job: Job) -> dict:
         torch.set_num_threads(job.threads)
     torch.manual_seed(job.seed)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=job.dtype == "bf16")
-    expert = load_plain(job.family, job.ckpt, device).eval()
+    expert = load_plain(job.upstream, job.ckpt, device).eval()
     wavs = [torch.randn(int(job.seconds * SAMPLE_RATE), device=device) * 0.1 for _ in range(job.batch)]
 
     def frozen_forward(model: nn.Module) -> list[torch.Tensor]:
@@ -88,7 +88,7 @@ def run(job: Job) -> dict:
     peak_bytes = peak.read()
     # Then times: each step paired with a frozen no-grad forward F of a plain copy, so a ratio step/F
     # is taken within seconds and survives the load of a shared machine drifting between runs.
-    reference = load_plain(job.family, job.ckpt, device).eval()
+    reference = load_plain(job.upstream, job.ckpt, device).eval()
     forward_times, step_times = _alternate(lambda: frozen_forward(reference), train_step, device, job.warmup, job.steps)
     result = {
         "method": job.method,
