@@ -21,14 +21,17 @@ setup(
         "scipy",
         "h5py",
         "tensorboardX",
-        "transformers<5",  # s3prl 0.4.18 imports it for its Hugging Face upstreams
+        "transformers<5",  # the hf_*_adapter upstreams; s3prl 0.4.18 imports it too (5.x: not yet tried)
+        "safetensors",  # PEFT's adapter format (effspeech.peft_format)
         "matplotlib",
         "librosa",  # imported by S3PRL's voxceleb1 and emotion recipes
     ],
     extras_require={
-        # peft: the benchmark's anchor row; setuptools: tests/test_wheel.py builds the wheel without isolation
+        # peft: the benchmark's anchor row and the PEFT round-trip tests; setuptools: tests/test_wheel.py builds
+        # the wheel without isolation
         "dev": ["pytest", "ruff", "peft", "setuptools>=70.1"],
         "bench": ["peft"],
+        "peft": ["peft"],
     },
     entry_points={"console_scripts": ["effspeech=effspeech.tools.cli:main"]},
 )

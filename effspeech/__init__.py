@@ -22,6 +22,7 @@ _EXPORTS = {
     "available_adapters": "effspeech.registry",
     "register_adapter": "effspeech.registry",
     "count_parameters": "effspeech.count",
+    "load_peft": "effspeech.peft_format",
     "EffspeechError": "effspeech.errors",
     "ConfigError": "effspeech.errors",
     "UnknownNameError": "effspeech.errors",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -169,6 +170,12 @@ class AdapterSet:
         """Only what the adapters own or unfroze, detached, keyed ``<method>.<path>``."""
         self._require_active(self.methods, "saving its state")
         return {key: parameter.detach() for key, parameter in self.named_parameters()}
+
+    def save_peft(self, directory: str | Path) -> Path:
+        """Write the adapter as a Hugging Face PEFT directory (lora, dora, ia3; ``effspeech.peft_format``)."""
+        from effspeech.peft_format import save_peft
+
+        return save_peft(self.spec, self.state_dict(), self.anatomy.family, directory)
 
     def load_state_dict(self, state: dict[str, torch.Tensor], partial: bool = False) -> None:
         """Load a state made by the same spec on the same architecture; any difference is an error that shows it.

@@ -174,3 +174,65 @@ def test_lora_equals_peft_lora_in_hidden_states_and_gradients(waves):
         assert torch.allclose(update.A.grad, linear.lora_A["default"].weight.grad, atol=1e-5)
         assert torch.allclose(update.B.grad, linear.lora_B["default"].weight.grad, atol=1e-5)
         assert update.A.grad.abs().sum() > 0
+
+
+def _peft_model(base, directory):
+    peft = pytest.importorskip("peft")
+    return peft.PeftModel.from_pretrained(copy.deepcopy(base), str(directory)).eval()
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"lora": {"rank": 4, "alpha": 16, "targets": ["q", "v", "fc2"]}},
+        {"lora": {"rank": 2, "targets": ["k", "out", "fc1"], "layers": [1]}},
+        {"dora": {"rank": 4, "targets": ["q", "k"]}},
+        {"ia3": {}},
+    ],
+    ids=["lora", "lora-layer1", "dora", "ia3"],
+)
+def test_save_peft_is_read_by_peft_into_the_same_hidden_states(spec, waves, tmp_path):
+    base = tiny("hubert")
+    ours = copy.deepcopy(base)
+    adapters = effspeech.attach(ours, spec)
+    perturb(adapters)
+    adapters.save_peft(tmp_path / "peft")
+    theirs = _peft_model(base, tmp_path / "peft")
+    with torch.no_grad():
+        for a, b in zip(hidden_states(ours, waves), hidden_states(theirs, waves)):
+            assert torch.allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "k_proj"]},
+        {"r": 3, "lora_alpha": 5, "target_modules": ["v_proj", "out_proj", "intermediate_dense", "output_dense"]},
+        {"r": 4, "lora_alpha": 8, "target_modules": ["q_proj"], "layers_to_transform": [0], "use_rslora": True},
+        {"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "use_dora": True},
+    ],
+    ids=["qk", "v-out-ffn", "rslora-layer0", "dora"],
+)
+def test_load_peft_reproduces_peft_s_outputs(config, waves, tmp_path):
+    peft = pytest.importorskip("peft")
+    base = tiny("wav2vec2")
+    torch.manual_seed(3)
+    theirs = peft.get_peft_model(copy.deepcopy(base), peft.LoraConfig(**config, init_lora_weights=False)).eval()
+    theirs.save_pretrained(tmp_path / "peft")
+    ours = copy.deepcopy(base)
+    adapters = effspeech.load_peft(ours, tmp_path / "peft")
+    assert adapters.num_trainable() == sum(p.numel() for n, p in theirs.named_parameters() if "lora_" in n)
+    with torch.no_grad():
+        for a, b in zip(hidden_states(ours, waves), hidden_states(theirs, waves)):
+            assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_methods_without_a_peft_counterpart_are_refused_and_nothing_is_written(tmp_path):
+    adapters = effspeech.attach(tiny("hubert"), "houlsby")
+    with pytest.raises(ValueError, match="houlsby has no PEFT counterpart"):
+        adapters.save_peft(tmp_path / "peft")
+    assert not (tmp_path / "peft").exists()
+    wavlm = effspeech.attach(tiny("wavlm"), "lora")
+    with pytest.raises(ValueError, match="PEFT's modules there would not take effect"):
+        wavlm.save_peft(tmp_path / "peft")
+    assert not (tmp_path / "peft").exists()

@@ -17,6 +17,7 @@ from effspeech.errors import DownloadError
 from effspeech.superb.trainer.main import run
 from effspeech.superb.transformers_upstream import ARCHS
 from effspeech.superb.upstream import load_upstream
+from effspeech.tools.cli import main
 
 from .test_trainer_e2e import fixed_batch, load, overrides  # noqa: F401  (a fixture)
 
@@ -74,6 +75,17 @@ def test_trainer_trains_evaluates_and_resumes_a_transformers_upstream(tmp_path, 
     assert "Upstream" not in state and set(state["Adapter"]["state"]) == {
         k for k, _ in runner.adapters.named_parameters()
     }
+
+    # exported with one command, PEFT loads it onto the transformers model and gives the trained states
+    peft = pytest.importorskip("peft")
+    assert main(["export-peft", "-e", str(expdir), "-o", str(tmp_path / "peft")]) == 0
+    theirs = peft.PeftModel.from_pretrained(transformers.HubertModel.from_pretrained(directory), str(tmp_path / "peft"))
+    ours = runner.adapters.anatomy.network.eval()
+    wave = torch.randn(1, 16000)
+    with torch.no_grad():
+        expected = ours(wave, output_hidden_states=True).hidden_states
+        exported = theirs.eval()(wave, output_hidden_states=True).hidden_states
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(expected, exported))
 
     run(["-m", "evaluate", "-e", str(expdir / "states-8.ckpt"), "--device", "cpu"])
     assert json.loads((expdir / "results.json").read_text())["evaluate"]["split"] == "test"

@@ -20,7 +20,6 @@ import os
 import re
 import socket
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 import torch
 
 from effspeech.errors import ConfigError, MissingFileError, WriteError
+from effspeech.files import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -38,38 +38,6 @@ STATES = re.compile(r"states-(\d+)\.ckpt$")
 
 
 # ------------------------------------------------------------------------------------------ writing
-def atomic_write(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to a temp file next to ``path``, fsync it and rename it over ``path``: a reader sees the
-    old file or the complete new one. A failed write (a full disk) raises ``WriteError`` naming ``path``,
-    and leaves ``path`` untouched and no temp file behind."""
-    path = Path(path)
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file what open() would have
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError as error:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        written = WriteError(f"cannot write {path}: {error.strerror or error} (its previous version is intact)")
-        written.errno = error.errno
-        raise written from error
-    except BaseException:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def torch_bytes(obj: Any) -> bytes:
     """``torch.save`` into memory: written with ``atomic_write``, a full disk then says so (``torch.save``
     into a file reports it as an unrelated ``RuntimeError``)."""
@@ -91,12 +59,6 @@ def read_json(path: str | Path) -> dict[str, Any]:
         return {}
     except json.JSONDecodeError as error:
         raise ConfigError(f"{path} is not valid JSON ({error}); move it away to start that record afresh") from error
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def file_digest(path: str | Path) -> str:
