@@ -96,3 +96,33 @@ def test_trainer_trains_evaluates_and_resumes_a_transformers_upstream(tmp_path, 
     run(["-m", "train", "-e", str(resumed / "states-4.ckpt"), "--device", "cpu", "-o", "config.runner.eval_step=1000"])
     again = load(resumed / "states-8.ckpt")
     assert all(torch.equal(v, again["Adapter"]["state"][k]) for k, v in state["Adapter"]["state"].items())
+
+
+@pytest.mark.parametrize("family", ["hubert", "wav2vec2", "wavlm"])
+def test_conversion_both_ways_keeps_every_hidden_state_and_the_adapter_state(family, tiny_checkpoints, tmp_path):
+    import transformers
+
+    source = tiny_checkpoints[family]
+    assert main(["convert", "--to", "hf", source, str(tmp_path / "hf")]) == 0
+    assert main(["convert", "--to", "s3prl", str(tmp_path / "hf"), str(tmp_path / "back.pt")]) == 0
+    s3prl_expert, adapters = load_upstream(f"{family}_adapter", source, "lora")
+    converted, moved = load_upstream(f"hf_{family}_adapter", tmp_path / "hf", "lora")
+    back, _ = load_upstream(f"{family}_adapter", tmp_path / "back.pt")
+    random_init = transformers.AutoModel.from_config(transformers.AutoConfig.from_pretrained(tmp_path / "hf")).eval()
+    waves = [torch.randn(16000), torch.randn(16000)]  # equal lengths: padding is each format's own business
+    with torch.no_grad():
+        for expert in (s3prl_expert, converted, back):
+            expert.eval()
+        reference = back(waves)["hidden_states"]
+        for other in (s3prl_expert(waves)["hidden_states"], converted(waves)["hidden_states"]):
+            assert len(other) == len(reference)
+            assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(reference, other))
+        unconverted = random_init(torch.stack(waves), output_hidden_states=True).hidden_states[-1]
+        assert not torch.allclose(unconverted, reference[-1], atol=1e-2)  # the weights did come across
+
+        # an adapter trained on one format loads on the other: its keys are by layer and role
+        for parameter in adapters.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.1)
+        moved.load_state_dict(adapters.state_dict())
+        assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(s3prl_expert(waves)["hidden_states"],
+                                                                     converted(waves)["hidden_states"]))  # fmt: skip

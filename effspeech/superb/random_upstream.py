@@ -71,26 +71,33 @@ def build_network(arch: str, seed: int = 0, **overrides) -> tuple[nn.Module, dic
     family, config = ARCHS[arch]
     config = {**config, **overrides}
     torch.manual_seed(seed)
+    return build_family_network(family, config)
+
+
+def build_family_network(family: str, config: dict, normalize: bool = False) -> tuple[nn.Module, dict]:
+    """A random ``family`` network of model ``config`` and its checkpoint dict without the weights;
+    ``normalize``: the checkpoint says its waves are normalised (S3PRL's experts then do it)."""
     with quiet_s3prl():
-        return _build(family, config)
+        return _build(family, config, normalize)
 
 
-def _build(family: str, config: dict) -> tuple[nn.Module, dict]:
+def _build(family: str, config: dict, normalize: bool) -> tuple[nn.Module, dict]:
     if family == "wavlm":
         from s3prl.upstream.wavlm.WavLM import WavLM, WavLMConfig
 
+        config = {**config, "normalize": True} if normalize else config
         return WavLM(WavLMConfig(config)), {"cfg": config}
     if family == "hubert":
         from s3prl.upstream.hubert.hubert_model import HubertConfig, HubertModel, HubertPretrainingConfig
 
         symbols = [[str(index) for index in range(100)]]
-        task = dict(HUBERT_TASK)
+        task = {**HUBERT_TASK, "normalize": normalize}
         config = {"label_rate": task["label_rate"], **config}
         network = HubertModel(HubertConfig(**config), HubertPretrainingConfig(**task), symbols)
         return network, {"task_cfg": task, "model_cfg": config, "dictionaries_symbols": symbols}
     from s3prl.upstream.wav2vec2.wav2vec2_model import AudioPretrainingConfig, Wav2Vec2Config, Wav2Vec2Model
 
-    task = {"sample_rate": 16000, "normalize": False}
+    task = {"sample_rate": 16000, "normalize": normalize}
     AudioPretrainingConfig(**task)  # refuse a task config that S3PRL would not read
     return Wav2Vec2Model(Wav2Vec2Config(**config)), {"task_cfg": task, "model_cfg": config}
 

@@ -30,6 +30,7 @@ COMMANDS = {
     "average": ("effspeech.tools.average", "mean metrics over experiments (SUPERB's five ER folds)"),
     "pretrain": ("effspeech.tools.pretrain.cli", "HuBERT-style masked-prediction pretraining of a small upstream"),
     "make-checkpoint": ("effspeech.tools.make_checkpoint", "write a random-initialised upstream checkpoint"),
+    "convert": ("effspeech.tools.convert", "convert an upstream checkpoint between S3PRL's and transformers' formats"),
     "export-peft": ("effspeech.tools.export_peft", "write a trained adapter as a Hugging Face PEFT directory"),
 }
 
