@@ -21,7 +21,7 @@ setup(
         "scipy",
         "h5py",
         "tensorboardX",
-        "transformers<5",  # the hf_*_adapter upstreams; s3prl 0.4.18 imports it too (5.x: not yet tried)
+        "transformers>=4.57,<6",  # the hf_*_adapter upstreams (tested on 4.57 and 5.24); s3prl imports it too
         "safetensors",  # PEFT's adapter format (effspeech.peft_format)
         "matplotlib",
         "librosa",  # imported by S3PRL's voxceleb1 and emotion recipes

@@ -64,23 +64,31 @@ class TransformersAnatomy(Anatomy):
                 call.set("attention_mask", prepend_kept(call.get("attention_mask"), count, queries=False))
 
             injector.forward_pre_hook(self.encoder, add)
-        first = 1 if at == "layers" else 0  # the encoder records the first layer's input before it is extended
+        self._strip_to_input_length(injector)
 
-        def strip(_module, _args, output):
-            def cut(states: tuple) -> tuple:
-                return tuple(h if i < first else h[:, count:] for i, h in enumerate(states))
+    def _strip_to_input_length(self, injector: Injector) -> None:
+        """Cut every state the model returns to the extractor's frame count, keeping the last frames. By
+        length, not by index: transformers 4 records the first layer's input before a layer's pre-hook
+        extends it and transformers 5 after; and whatever the frames of several edits, they lead."""
+        frames = [0]
 
-            return _map_encoder_output(output, lambda x: x[:, count:], cut)
+        def count(_module, _args, output) -> None:
+            frames[0] = output.size(-1)  # (B, C, T): no edit changes the extractor's length
 
-        # prepend: frames go before what reads hidden states (elp's L-adapters), whatever the attach order
-        injector.forward_hook(self.encoder, strip, prepend=True)
+        def cut(h: torch.Tensor) -> torch.Tensor:
+            return h[:, h.size(1) - frames[0] :]
+
+        injector.forward_hook(self.network.feature_extractor, count)
+        # prepend: before what reads hidden states (elp's L-adapters), whatever the attach order
+        injector.forward_hook(self.network, lambda _m, _a, out: _map_output(out, cut, lambda s: tuple(map(cut, s))),
+                              prepend=True)  # fmt: skip
 
     def read_hidden_states(self, injector: Injector, read: Callable[[int, torch.Tensor], torch.Tensor | None]) -> None:
         def edit(states: tuple) -> tuple:
             read_out = (read(i, h) for i, h in enumerate(states))
             return tuple(h for h in read_out if h is not None)
 
-        injector.forward_hook(self.encoder, lambda _m, _a, output: _map_encoder_output(output, lambda x: x, edit))
+        injector.forward_hook(self.network, lambda _m, _a, output: _map_output(output, lambda x: x, edit))
 
     def prefix_attention(self, injector: Injector, layer_index: int, key: nn.Parameter, value: nn.Parameter) -> None:
         attention = self.site(layer_index, "attention")
@@ -105,9 +113,9 @@ class TransformersAnatomy(Anatomy):
         injector.forward_pre_hook(self.site(layer_index, "v"), values_of_their_own)
 
 
-def _map_encoder_output(output: Any, last: Callable, states: Callable) -> Any:
-    """Apply ``last`` to the encoder's last hidden state and ``states`` to its tuple of hidden states, in a
-    ``BaseModelOutput`` or in the plain tuple ``return_dict=False`` gives (attentions, 4-D, are left)."""
+def _map_output(output: Any, last: Callable, states: Callable) -> Any:
+    """Apply ``last`` to the model's last hidden state and ``states`` to its tuple of hidden states, in its
+    ``ModelOutput`` or in the plain tuple ``return_dict=False`` gives (attentions, 4-D, are left)."""
     if hasattr(output, "last_hidden_state"):
         output.last_hidden_state = last(output.last_hidden_state)
         if output.hidden_states is not None:
