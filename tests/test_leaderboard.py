@@ -21,12 +21,17 @@ from effspeech.tools.leaderboard.grid import PRESETS, Cell, Launch, build_cells
 from effspeech.tools.leaderboard.table import build_rows, write_outputs
 
 
-def fake_result(expdir: Path, task: str, value: float, upstream_trainable: int, split: str = "test") -> None:
-    """What run_downstream.py writes after train + evaluate, reduced to what the table reads."""
+def fake_result(
+    expdir: Path, task: str, value: float, upstream_trainable: int, split: str = "test", dev: list[float] = ()
+) -> None:
+    """What run_downstream.py writes after train + evaluate, reduced to what the table reads; ``dev``: the
+    dev scores of its evaluations during training."""
     metric = {"asr": "wer", "sd": "der"}.get(task, "acc")
     expdir.mkdir(parents=True, exist_ok=True)
+    history = [{"step": 10 * (i + 1), "split": "dev", "metric": metric, "value": v} for i, v in enumerate(dev)]
     results = {
         "trainable_params": {"upstream": upstream_trainable, "featurizer": 3, "downstream": 100},
+        "train": {"history": history},
         "evaluate": {"split": split, "metrics": {split: {metric: value, "loss": 1.0}}},
     }
     (expdir / "results.json").write_text(json.dumps(results))
@@ -271,3 +276,49 @@ def test_a_preset_rate_goes_to_its_method_only(tmp_path):
     dora, lora = (launch.train_args(Cell("up", method, "ks"), tmp_path, False) for method in ("dora", "lora"))
     assert dora[dora.index("-o") + 1].endswith(",,config.adapter.dora.lr=0.003")
     assert "config.adapter." not in lora[lora.index("-o") + 1].replace("config.adapter.finetune.lr", "")
+
+
+def test_seeds_and_rates_make_one_cell_each_with_its_own_seed_and_rate(tmp_path):
+    cells = build_cells(["up"], ["none", "lora"], ["ks"], PRESETS["smoke"], lrs=[1e-3, 1e-2], seeds=[7, 8])
+    assert [cell.name for cell in cells] == [
+        "up/none/ks/seed7", "up/none/ks/seed8",  # the weighted sum trains no upstream tensor: no rates
+        "up/lora/ks/lr0.001/seed7", "up/lora/ks/lr0.001/seed8", "up/lora/ks/lr0.01/seed7", "up/lora/ks/lr0.01/seed8",
+    ]  # fmt: skip
+    args = Launch(PRESETS["smoke"], {"up": "h.pt"}, "/data").train_args(cells[-1], tmp_path, False)
+    assert args[args.index("--seed") + 1] == "8"
+    assert args[args.index("-o") + 1].endswith(",,config.adapter.lora.lr=0.01")
+    assert [cell.name for cell in build_cells(["up"], ["lora"], ["ks"], PRESETS["smoke"])] == ["up/lora/ks"]
+
+
+def test_the_rate_is_chosen_on_dev_and_the_test_metric_reported_as_mean_and_std_over_seeds(tmp_path):
+    cells = build_cells(["up"], ["lora"], ["ks", "er"], PRESETS["mini"], lrs=[1e-3, 1e-2], seeds=[1, 2, 3])
+    test = {1e-3: [0.50, 0.60, 0.70], 1e-2: [0.90, 0.95, 0.99]}  # 1e-2 is better on test ...
+    dev = {1e-3: [0.6, 0.7, 0.8], 1e-2: [0.3, 0.4, 0.5]}  # ... but 1e-3 on dev: the table takes 1e-3
+    for cell in cells:
+        k = cell.seed - 1
+        fold = (cell.fold or 0) / 100  # ER: fold f adds f points, so the fold mean adds 3
+        fake_result(cell.expdir(tmp_path), cell.task, test[cell.lr][k] + fold, 10, dev=[0.1, dev[cell.lr][k] + fold])
+    (row,) = build_rows(cells, tmp_path, {"up": 1000})
+    ks, er = row.scores["ks"], row.scores["er"]
+    assert ks.lr == er.lr == 1e-3 and ks.n == 3
+    assert ks.value == pytest.approx(0.60) and ks.std == pytest.approx(0.10)
+    assert er.value == pytest.approx(0.63) and er.std == pytest.approx(0.10)
+    assert len(ks.runs) == 6 and [run["dev"] for run in ks.runs if run["lr"] == 1e-2] == pytest.approx([0.3, 0.4, 0.5])
+    assert ks.text() == "60.00 ± 10.00 (3) @0.001"
+    write_outputs([row], ["ks", "er"], tmp_path)
+    with open(tmp_path / "leaderboard_runs.csv") as handle:
+        assert len(list(csv.reader(handle))) == 1 + 2 * 6  # every run of both tasks
+    saved = json.loads((tmp_path / "leaderboard.json").read_text())[0]["scores"]["ks"]
+    assert saved["lr"] == 1e-3 and saved["n"] == 3 and len(saved["runs"]) == 6
+
+
+@pytest.mark.slow
+def test_a_smoke_grid_with_two_seeds_shows_the_spread(tmp_path, mini_superb, hubert_tiny):
+    out = tmp_path / "grid"
+    command = _leaderboard(out, "--methods", "lora", "--tasks", "ks", "--seeds", "2", "--data-root", str(mini_superb),
+                           "--ckpt", f"hubert_adapter={hubert_tiny}")  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    (score,) = [json.loads((out / "leaderboard.json").read_text())[0]["scores"]["ks"]]
+    assert score["n"] == 2 and score["std"] is not None and [run["seed"] for run in score["runs"]] == [1337, 1338]
+    assert " ± " in (out / "leaderboard.md").read_text() and "(2)" in (out / "leaderboard.md").read_text()

@@ -7,6 +7,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from effspeech.errors import ConfigError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--upstreams", default="hubert_mini_adapter", help="comma list of upstream entries")
@@ -23,11 +25,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", help="Mini-SUPERB root (smoke/mini generate and cache one by default)")
     parser.add_argument("--steps", type=int, help="override every task's training steps")
     parser.add_argument("--seed", type=int, default=1337, help="training seed of every cell")
+    parser.add_argument("--seeds", type=int, default=1, help="N training seeds per cell (--seed, --seed + 1, ...)")
+    parser.add_argument(
+        "--lrs", help="comma list of learning rates of every method's tensors; the table reports the best on dev"
+    )
     parser.add_argument("--data-seed", type=int, default=0, help="Mini-SUPERB generator seed")
 
 
 def _split(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def _rates(text: str | None) -> list[float] | None:
+    try:
+        rates = [float(part) for part in _split(text)]
+    except ValueError:
+        raise ConfigError(f"--lrs takes a comma list of numbers, got {text!r}") from None
+    bad = [rate for rate in rates if not rate > 0]
+    if bad:
+        raise ConfigError(f"--lrs must be positive, got {bad}")
+    return rates or None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,7 +64,10 @@ def run(args: argparse.Namespace) -> int:
         preset = dataclasses.replace(preset, steps=args.steps)
     upstreams, methods = _split(args.upstreams), expand_all(_split(args.methods or ALL))
     tasks = _split(args.tasks) or list(ALIASES)
-    cells = build_cells(upstreams, methods, tasks, preset)
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
+    seeds = [args.seed + k for k in range(args.seeds)] if args.seeds > 1 else None
+    cells = build_cells(upstreams, methods, tasks, preset, _rates(args.lrs), seeds)
     out = Path(args.out)
     if args.status:
         print(format_status(cells, out))

@@ -1,5 +1,5 @@
-"""The grid: which cells (upstream x method x task [x fold]) exist, the presets that say how long each
-trains, and the exact ``run_downstream.py`` commands a cell runs."""
+"""The grid: which cells (upstream x method x task [x fold] [x learning rate] [x seed]) exist, the presets
+that say how long each trains, and the exact ``run_downstream.py`` commands a cell runs."""
 
 from __future__ import annotations
 
@@ -20,11 +20,15 @@ class Cell:
     method: str
     task: str  # alias: ks, ic, sid, er, asr, sd
     fold: int | None = None  # the fold of a task SUPERB cross-validates (ER: the IEMOCAP test session)
+    lr: float | None = None  # the method's learning rate, one of --lrs (None: the preset's or the config's)
+    seed: int | None = None  # the training seed, one of --seeds (None: the grid's one --seed)
 
     @property
     def name(self) -> str:
         fold = f"/fold{self.fold}" if self.fold is not None else ""
-        return f"{self.upstream}/{self.method}/{self.task}{fold}"
+        lr = f"/lr{self.lr:g}" if self.lr is not None else ""
+        seed = f"/seed{self.seed}" if self.seed is not None else ""
+        return f"{self.upstream}/{self.method}/{self.task}{fold}{lr}{seed}"
 
     def expdir(self, out: Path) -> Path:
         return out / self.name
@@ -101,7 +105,16 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
-def build_cells(upstreams: list[str], methods: list[str], tasks: list[str], preset: Preset) -> list[Cell]:
+def build_cells(
+    upstreams: list[str],
+    methods: list[str],
+    tasks: list[str],
+    preset: Preset,
+    lrs: list[float] | None = None,
+    seeds: list[int] | None = None,
+) -> list[Cell]:
+    """Every cell; with ``lrs`` each method but ``none`` (which trains no upstream tensor) once per rate,
+    with ``seeds`` every cell once per seed."""
     known = all_methods()
     unknown = [m for m in methods if m not in known]
     if unknown:
@@ -115,7 +128,13 @@ def build_cells(upstreams: list[str], methods: list[str], tasks: list[str], pres
             for alias in tasks:
                 folds = by_alias(alias).folds
                 chosen = range(1, min(folds, preset.folds or folds) + 1) if folds > 1 else [None]
-                cells.extend(Cell(upstream, method, alias, fold) for fold in chosen)
+                rates = lrs if lrs and method != "none" else [None]
+                cells.extend(
+                    Cell(upstream, method, alias, fold, lr, seed)
+                    for fold in chosen
+                    for lr in rates
+                    for seed in seeds or [None]
+                )
     return cells
 
 
@@ -138,12 +157,14 @@ class Launch:
     def train_args(self, cell: Cell, expdir: Path, resume: bool) -> list[str]:
         """``run_downstream.py``'s arguments to train ``cell`` in ``expdir`` (``-a``: resume its latest checkpoint)."""
         task = by_alias(cell.task)
-        args = ["-m", "train", "-u", cell.upstream, "-d", cell.task, "-p", str(expdir), "--seed", str(self.seed)]
+        seed = self.seed if cell.seed is None else cell.seed
+        args = ["-m", "train", "-u", cell.upstream, "-d", cell.task, "-p", str(expdir), "--seed", str(seed)]
         overrides = self.preset.overrides(task)
         if cell.fold is not None:
             overrides += f",,{task.fold_override(cell.fold)}"
-        if cell.method in self.preset.method_rates:
-            overrides += f",,config.adapter.{cell.method}.lr={self.preset.method_rates[cell.method]}"
+        rate = self.preset.method_rates.get(cell.method) if cell.lr is None else cell.lr
+        if rate is not None:
+            overrides += f",,config.adapter.{cell.method}.lr={rate}"
         args += ["-o", overrides]
         if self.checkpoints.get(cell.upstream):
             args += ["-k", str(self.checkpoints[cell.upstream])]

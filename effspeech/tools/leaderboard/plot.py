@@ -22,7 +22,8 @@ def plot_pareto(rows: list[Row], tasks: list[str], path: Path) -> Path:
             score = row.scores.get(task)
             if score is None or score.value is None or not score.trainable_total:
                 continue
-            axis.scatter(score.trainable_total, 100 * score.value, s=25)
+            spread = None if score.std is None else 100 * score.std  # over seeds
+            axis.errorbar(score.trainable_total, 100 * score.value, yerr=spread, fmt="o", markersize=5, capsize=3)
             label = row.method if len({r.upstream for r in rows}) == 1 else f"{row.upstream}:{row.method}"
             axis.annotate(label, (score.trainable_total, 100 * score.value), fontsize=8)
         metric = by_alias(task)

@@ -1,5 +1,9 @@
 """Collect the cells' ``results.json`` into the leaderboard: one row per upstream x method, each task's
-test metric in SUPERB's direction, trainable parameters, and the mean score relative to fine-tuning."""
+test metric in SUPERB's direction, trainable parameters, and the mean score relative to fine-tuning.
+
+With several learning rates, a task reports the rate with the best mean dev score (SUPERB's protocol:
+choose on dev, report test); with several seeds, the mean and standard deviation of the test metric over
+the seeds at that rate. Every run's dev and test scores stay in the JSON and in ``leaderboard_runs.csv``."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from statistics import mean
+from statistics import mean, stdev
 
 from effspeech.superb import records
 from effspeech.superb.tasks import by_alias
@@ -19,12 +23,19 @@ from effspeech.tools.leaderboard.status import cell_state
 class Score:
     """One task of one row: a value, or why there is none (failed, missing)."""
 
-    value: float | None = None
+    value: float | None = None  # the mean over seeds of the test metric, at the chosen rate
     status: str = "missing"
     trainable_total: int | None = None
+    std: float | None = None  # over seeds (None: one seed)
+    n: int = 1  # seeds
+    lr: float | None = None  # the rate chosen on dev (None: one rate, the preset's or the config's)
+    runs: list[dict] = field(default_factory=list)  # every (lr, seed): its mean dev and test metric over folds
 
     def text(self) -> str:
-        return f"{100 * self.value:.2f}" if self.value is not None else self.status
+        if self.value is None:
+            return self.status
+        spread = f" ± {100 * self.std:.2f} ({self.n})" if self.std is not None else ""
+        return f"{100 * self.value:.2f}{spread}" + (f" @{self.lr:g}" if self.lr is not None else "")
 
 
 @dataclass
@@ -58,19 +69,51 @@ def test_metric(results: dict, alias: str) -> float | None:
     return value / 100 if value is not None and task.in_percent else value
 
 
+def dev_metric(results: dict, alias: str) -> float | None:
+    """The cell's best dev score over its evaluations (what chose its best-dev checkpoint), as a fraction."""
+    task = by_alias(alias)
+    history = results.get("train", {}).get("history", [])
+    values = [e["value"] for e in history if e["metric"] == task.metric and e["split"] != task.test_split]
+    if not values:
+        return None
+    best = max(values) if task.higher_is_better else min(values)
+    return best / 100 if task.in_percent else best
+
+
 def task_score(cells: list[Cell], out: Path) -> tuple[Score, dict]:
-    """The task's score over its cells (ER: the mean of the folds); any unfinished fold spoils it."""
-    values, results = [], {}
+    """The task's score over its cells: each run (a rate and a seed) the mean of its folds (ER); the rate
+    with the best mean dev score over seeds; the test metric's mean and spread over seeds at that rate.
+    Any unfinished cell spoils it."""
+    grouped: dict[tuple, list[Cell]] = {}
     for cell in cells:
-        expdir = cell.expdir(out)
-        results = records.read_results(expdir)
-        value = test_metric(results, cell.task)
-        if value is None:
-            state = cell_state(expdir)
-            return Score(status="failed" if state in ("failed", "interrupted") else "missing"), results
-        values.append(value)
+        grouped.setdefault((cell.lr, cell.seed), []).append(cell)
+    runs, results = [], {}
+    for (lr, seed), fold_cells in grouped.items():
+        tests, devs = [], []
+        for cell in fold_cells:
+            expdir = cell.expdir(out)
+            results = records.read_results(expdir)
+            value = test_metric(results, cell.task)
+            if value is None:
+                state = cell_state(expdir)
+                return Score(status="failed" if state in ("failed", "interrupted") else "missing"), results
+            tests.append(value)
+            devs.append(dev_metric(results, cell.task))
+        dev = mean(devs) if None not in devs else None
+        runs.append({"lr": lr, "seed": seed, "dev": dev, "test": mean(tests)})
+    task = by_alias(cells[0].task)
+    rates = list(dict.fromkeys(run["lr"] for run in runs))
+    chosen = rates[0]
+    if len(rates) > 1:
+        devs = {rate: [run["dev"] for run in runs if run["lr"] == rate] for rate in rates}
+        scored = {rate: mean(values) for rate, values in devs.items() if None not in values}
+        if not scored:
+            return Score(status="no dev", runs=runs), results
+        chosen = (max if task.higher_is_better else min)(scored, key=scored.get)
+    tests = [run["test"] for run in runs if run["lr"] == chosen]
     total = records.trainable_params(results).get("total")
-    return Score(mean(values), "done", total), results
+    spread = stdev(tests) if len(tests) > 1 else None
+    return Score(mean(tests), "done", total, spread, len(tests), chosen, runs), results
 
 
 def relative(score: float, finetune: float, task: str) -> float | None:
@@ -136,7 +179,11 @@ def write_outputs(rows: list[Row], tasks: list[str], out: Path) -> list[Path]:
         "rel. to FT: mean over tasks of score / fine-tuning score (error rates as 1 - error; "
         "a task where fine-tuning scores 0 on that scale is left out).\n"
     )
-    paths = [out / "leaderboard.md", out / "leaderboard.csv", out / "leaderboard.json"]
+    if any(score.n > 1 or score.lr is not None for row in rows for score in row.scores.values()):
+        note += (
+            "mean ± std (number of seeds) over training seeds, at the learning rate (@) with the best mean dev score.\n"
+        )
+    paths = [out / "leaderboard.md", out / "leaderboard.csv", out / "leaderboard.json", out / "leaderboard_runs.csv"]
     paths[0].write_text("\n".join(lines) + "\n" + note)
     with open(paths[1], "w", newline="") as handle:
         writer = csv.writer(handle)
@@ -156,6 +203,10 @@ def write_outputs(rows: list[Row], tasks: list[str], out: Path) -> list[Path]:
                     "value": score.value,
                     "status": score.status,
                     "trainable_total": score.trainable_total,
+                    "std": score.std,
+                    "n": score.n,
+                    "lr": score.lr,
+                    "runs": score.runs,
                 }
                 for task, score in row.scores.items()
             },
@@ -164,4 +215,11 @@ def write_outputs(rows: list[Row], tasks: list[str], out: Path) -> list[Path]:
         for row in rows
     ]
     paths[2].write_text(json.dumps(records, indent=2) + "\n")
+    with open(paths[3], "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["upstream", "method", "task", "lr", "seed", "dev", "test"])
+        for row in rows:
+            for task, score in row.scores.items():
+                for run in score.runs:
+                    writer.writerow([row.upstream, row.method, task, run["lr"], run["seed"], run["dev"], run["test"]])
     return paths
