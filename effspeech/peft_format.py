@@ -12,20 +12,26 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
+from effspeech.anatomy import LINEAR_ROLES
 from effspeech.anatomy_transformers import TransformersAnatomy
 from effspeech.errors import ConfigError, MissingFileError
 from effspeech.files import atomic_write
+
+if TYPE_CHECKING:
+    from effspeech.engine import AdapterSet
 
 CONFIG = "adapter_config.json"
 WEIGHTS = "adapter_model.safetensors"
 PREFIX = "base_model.model.encoder.layers"
 MODULES = {role: path.rpartition(".")[2] for role, path in TransformersAnatomy.sites.items()}  # q -> q_proj
-ROLES = {module: role for role, module in MODULES.items() if role in ("q", "k", "v", "out", "fc1", "fc2")}
+ROLES = {MODULES[role]: role for role in LINEAR_ROLES}  # q_proj -> q
 IA3_SITES = {"key": "k", "value": "v", "ffn": "fc2"}  # effspeech's ia3 vectors -> the module each scales
+IA3_MODULES = sorted(MODULES[role] for role in IA3_SITES.values())
 
 
 def _path(layer: str, role: str) -> str:
@@ -39,7 +45,7 @@ def to_peft(spec: dict[str, dict], state: dict[str, torch.Tensor], family: str) 
     ((method, config),) = spec.items()
     if method not in ("lora", "dora", "ia3"):
         raise ConfigError(f"{method} has no PEFT counterpart (PEFT has lora, dora and ia3): nothing written")
-    targets = config["targets"] if method != "ia3" else ["k", "v", "fc2"]
+    targets = config["targets"] if method != "ia3" else list(IA3_SITES.values())
     attention = [t for t in targets if t in ("q", "k", "v", "out")]
     if family == "wavlm" and attention:
         raise ConfigError(
@@ -120,9 +126,8 @@ def read_peft(directory: str | Path) -> tuple[dict[str, dict], dict[str, torch.T
     layers = [layers] if isinstance(layers, int) else layers
     state = {}
     if kind == "IA3":
-        if sorted(modules) != sorted([MODULES["k"], MODULES["v"], MODULES["fc2"]]) or config.get(
-            "feedforward_modules"
-        ) not in ([MODULES["fc2"]], MODULES["fc2"]):
+        feedforward = config.get("feedforward_modules")
+        if sorted(modules) != IA3_MODULES or feedforward not in ([MODULES["fc2"]], MODULES["fc2"]):
             raise ConfigError(f"{directory / CONFIG}: effspeech's ia3 scales k_proj, v_proj and output_dense (input)")
         by_role = {role: name for name, role in IA3_SITES.items()}
         for key, value in tensors.items():
@@ -152,7 +157,7 @@ def _layer_and_role(key: str, suffix: str) -> tuple[str, str]:
     return parts[2], ROLES[parts[-1]]
 
 
-def load_peft(model: nn.Module, directory: str | Path):
+def load_peft(model: nn.Module, directory: str | Path) -> AdapterSet:
     """Attach the PEFT adapter in ``directory`` to ``model`` (transformers' or S3PRL's) and load its tensors."""
     from effspeech.engine import attach
 
