@@ -119,6 +119,11 @@ class AdapterSet:
         """The methods that act on the upstream now (all of them unless ``activate`` chose)."""
         return [name for name in self.methods if self._injectors[name].active]
 
+    def touched(self, method: str) -> list[Any]:
+        """What ``method`` acts on: the modules it hooks or parametrizes, the tensors it unfroze, the owners of
+        the flags and callables it set (``effspeech.frozen`` finds the frozen part from it)."""
+        return list(self._injectors[method].touched)
+
     def activate(self, methods: str | Iterable[str] | None = None) -> None:
         """Only ``methods`` act on the upstream (None: every attached one); the others leave it exactly as if
         they were not attached, until activated again. Nothing is added or removed, so switching costs

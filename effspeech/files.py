@@ -10,10 +10,12 @@ from pathlib import Path
 from effspeech.errors import WriteError
 
 
-def atomic_write(path: str | Path, data: bytes) -> Path:
+def atomic_write(path: str | Path, data: bytes, durable: bool = True) -> Path:
     """Write ``data`` to a temp file next to ``path``, fsync it and rename it over ``path``: a reader sees the
     old file or the complete new one. A failed write (a full disk) raises ``WriteError`` naming ``path``,
-    and leaves ``path`` untouched and no temp file behind."""
+    and leaves ``path`` untouched and no temp file behind. ``durable=False`` skips the fsyncs, for files
+    that carry their own checksum and can be recomputed (a cache entry): a crash may then lose or tear
+    the file, never show a half-written one to a running process."""
     path = Path(path)
     tmp = None
     try:
@@ -22,13 +24,15 @@ def atomic_write(path: str | Path, data: bytes) -> Path:
         with os.fdopen(fd, "wb") as file:
             file.write(data)
             file.flush()
-            os.fsync(file.fileno())
+            if durable:
+                os.fsync(file.fileno())
         os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        if durable:
+            dir_fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
     except OSError as error:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)

@@ -23,6 +23,7 @@ class Injector:
         self._switches: list[tuple[Callable[[], None], Callable[[], None]]] = []  # (make inactive, make active)
         self.unfrozen: dict[str, nn.Parameter] = {}
         self.flags: list[tuple[Any, str, Any, Any]] = []  # (owner, name, previous value, value)
+        self.touched: list[Any] = []  # every module, parameter or object a change acts on (effspeech.frozen)
         self.active = True
 
     def set_active(self, active: bool) -> None:
@@ -39,6 +40,7 @@ class Injector:
         def gated(mod: nn.Module, args: tuple, output: Any) -> Any:
             return hook(mod, args, output) if self.active else None
 
+        self.touched.append(module)
         self._undo.append(module.register_forward_hook(gated, prepend=prepend).remove)
 
     def forward_pre_hook(self, module: nn.Module, hook: Callable[[nn.Module, CallArguments], None]) -> None:
@@ -52,6 +54,7 @@ class Injector:
             hook(mod, call)
             return call.bound.args, call.bound.kwargs
 
+        self.touched.append(module)
         self._undo.append(module.register_forward_pre_hook(edit, with_kwargs=True).remove)
 
     def parametrize(self, module: nn.Module, tensor_name: str, parametrization: nn.Module) -> None:
@@ -59,6 +62,7 @@ class Injector:
         if parametrize.is_parametrized(module, tensor_name):
             raise ConfigError(f"{type(module).__name__}.{tensor_name} already carries a parametrization")
         parametrize.register_parametrization(module, tensor_name, parametrization)
+        self.touched.append(module)
         self._undo.append(lambda: parametrize.remove_parametrizations(module, tensor_name, leave_parametrized=False))
         compute = parametrization.forward  # the method's own module: inactive, the tensor comes out as it is
 
@@ -72,6 +76,7 @@ class Injector:
         """Set a plain attribute (a flag); inactive, it holds its previous value."""
         previous = getattr(owner, name)
         setattr(owner, name, value)
+        self.touched.append(owner)
         self.flags.append((owner, name, previous, value))
         self._undo.append(lambda: setattr(owner, name, previous))
         self._switches.append((lambda: setattr(owner, name, previous), lambda: setattr(owner, name, value)))
@@ -87,6 +92,7 @@ class Injector:
             return previous(value) if callable(previous) else value
 
         setattr(owner, name, call)
+        self.touched.append(owner)
         self._undo.append(lambda: setattr(owner, name, previous))
 
     def add_module(self, parent: nn.Module, name: str, child: nn.Module) -> None:
@@ -107,6 +113,7 @@ class Injector:
         original = parameter.detach().clone()
         parameter.requires_grad_(True)
         self.unfrozen[name] = parameter
+        self.touched.append(parameter)
 
         def restore() -> None:
             with torch.no_grad():
@@ -134,6 +141,7 @@ class Injector:
     def undo_all(self) -> None:
         self.set_active(True)  # each change undone from the state it made
         self._switches.clear()
+        self.touched.clear()
         while self._undo:
             self._undo.pop()()
 

@@ -102,6 +102,7 @@ class TrainingState:
     upstream: dict[str, torch.Tensor] | None = None  # -f: the upstream's trained tensors
     scheduler: dict[str, Any] | None = None
     task_info: dict[str, Any] | None = None  # the head's label names / dictionary (Predictor.describe)
+    grad_scaler: dict[str, Any] | None = None  # --precision fp16: the loss scale and its growth tracker
 
     def to_dict(self) -> dict[str, Any]:
         data = {_KEYS[name]: getattr(self, name) for name in _KEYS}
@@ -139,6 +140,7 @@ _KEYS = {  # TrainingState field -> key on disk (``Adapter`` holds spec and stat
     "upstream": "Upstream",
     "scheduler": "Scheduler",
     "task_info": "TaskInfo",
+    "grad_scaler": "GradScaler",
 }
 
 
@@ -222,6 +224,8 @@ class TrainRecord:
     bad_data: dict[str, Any]
     trainable_digest_per_rank: list[str] | None = None  # written when the run ends
     interrupted: dict[str, Any] | None = None  # signal and step, when the session stopped on a signal
+    frozen: dict[str, Any] | None = None  # --cache-frozen/--frozen-eval: the cut, hits, misses, bytes, time
+    precision: str = "fp32"
 
 
 @dataclass
@@ -234,6 +238,7 @@ class EvaluateRecord:
     wall_time_s: float
     metrics: dict[str, dict[str, float]]
     bad_data: dict[str, Any]
+    frozen: dict[str, Any] | None = None
 
 
 def read_results(expdir: str | Path) -> dict[str, Any]:

@@ -146,13 +146,13 @@ def default_checkpoint(name: str, refresh: bool = False) -> str:
         ) from error
 
 
-def checkpoint_identity(args: dict[str, Any]) -> str:
+def checkpoint_identity(args: dict[str, Any], full: bool = False) -> str:
     """What upstream a run's args name, as one string that two runs share exactly when they trained on the
     same checkpoint: the entry, the SHA-256 of the checkpoint file (its path or URL where there is no
-    file here) and the model config."""
+    file here; ``full``: all 64 digits, not 12) and the model config."""
     name, ckpt = args["upstream"], args.get("upstream_ckpt")
     path = ckpt or (default_checkpoint(name) if name in ENTRIES else None)
-    digest = f"sha256 {file_digest(path)[:12]}" if path and os.path.exists(path) else str(path)
+    digest = f"sha256 {file_digest(path)[: 64 if full else 12]}" if path and os.path.exists(path) else str(path)
     config = args.get("upstream_model_config")
     return f"{name} ({digest}{', ' + str(config) if config else ''})"
 

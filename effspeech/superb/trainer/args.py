@@ -20,6 +20,10 @@ RUNTIME_ONLY = (
     "auto_resume",
     "data_root",
     "debug",
+    "cache_frozen",
+    "cache_dtype",
+    "cache_size",
+    "compile",
 )
 
 
@@ -52,6 +56,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="efficient-tuning methods injected into the frozen upstream: a registered method or a comma list "
         "(e.g. houlsby, lora, houlsby,cnn; docs/adapters.md); 'none' = the weighted-sum baseline",
     )
+    parser.add_argument(
+        "--cache-frozen",
+        dest="cache_frozen",
+        nargs="?",
+        const="default",
+        metavar="DIR",
+        help="compute the upstream's frozen part (below every method) once per clip and read it back after "
+        "(default DIR: $EFFSPEECH_CACHE or ~/.cache/effspeech/frozen); implies --frozen-eval",
+    )
+    parser.add_argument("--cache-dtype", dest="cache_dtype", choices=["fp32", "fp16"], default="fp32",
+                        help="how cache entries are stored (fp32: exact; fp16: half the disk)")  # fmt: skip
+    parser.add_argument("--cache-size", dest="cache_size", metavar="SIZE",
+                        help="stop filling the cache past this size (500M, 20G); it keeps computing")  # fmt: skip
+    parser.add_argument(
+        "--frozen-eval",
+        dest="frozen_eval",
+        action="store_true",
+        help="compute the frozen part per clip and in eval mode, as a cached run does, without a cache",
+    )
+    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+                        help="autocast of the forward (fp16 adds a gradient scaler); weights stay fp32")  # fmt: skip
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the transformer, adapters in it (eager where it cannot)")  # fmt: skip
     parser.add_argument("--data-root", dest="data_root", help="Mini-SUPERB root: fills the task's data paths")
     parser.add_argument("-n", "--expname", help="save the experiment at result/downstream/EXPNAME")
     parser.add_argument("-p", "--expdir", help="save the experiment at EXPDIR")
@@ -70,7 +97,9 @@ def default_device() -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    return build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
+    args.frozen_eval = args.frozen_eval or bool(args.cache_frozen)  # a cached run defines its values so
+    return args
 
 
 def explicit_flags(argv: list[str] | None = None) -> set[str]:

@@ -10,6 +10,7 @@ import datetime
 import json
 import os
 import socket
+import time
 from argparse import Namespace
 from pathlib import Path
 from typing import Any
@@ -78,9 +79,19 @@ def is_peer_failure(error: RuntimeError, expdir: str | Path) -> bool:
     return bool(lost_ranks(expdir)) or any(words in str(error).lower() for words in PEER_FAILURES)
 
 
+LOST_RANK_GRACE = 3.0  # seconds: a killed peer's sockets close before its process turns into a zombie
+
+
 def explain_failure(error: RuntimeError, expdir: str | Path) -> RankLostError:
-    """What a failed collective means: the ranks that are gone, or the timeout that ran out."""
+    """What a failed collective means: the ranks that are gone, or the timeout that ran out.
+
+    A SIGKILLed rank's sockets are closed while its process is still exiting, so the survivor may read
+    "connection reset" a moment before the peer can be seen dead; the lookup is retried for a moment."""
     lost = lost_ranks(expdir)
+    deadline = time.monotonic() + LOST_RANK_GRACE
+    while not lost and time.monotonic() < deadline:
+        time.sleep(0.1)
+        lost = lost_ranks(expdir)
     who = ", ".join(lost) if lost else "another rank (on another host, or stalled past runner.ddp_timeout)"
     return RankLostError(
         f"rank {rank()} stops: {who} stopped answering ({str(error).splitlines()[0]}); resume with -a from the "

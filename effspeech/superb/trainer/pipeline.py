@@ -16,6 +16,7 @@ from effspeech.count import count_parameters
 from effspeech.engine import AdapterSet
 from effspeech.errors import ConfigError, UnsupportedModelError
 from effspeech.spec import Spec
+from effspeech.superb.frozen_cache import FrozenPart, build_frozen_part
 from effspeech.superb.records import TrainingState
 from effspeech.superb.upstream import load_upstream, pad_short_waves
 
@@ -106,18 +107,29 @@ class Pipeline(nn.Module):
     of its tensors train, so a frozen upstream keeps no activations; with adapters autograd only keeps what
     the adapter gradients need."""
 
-    def __init__(self, upstream: nn.Module, featurizer: Featurizer, downstream: nn.Module, specaug: nn.Module | None):
+    def __init__(
+        self,
+        upstream: nn.Module,
+        featurizer: Featurizer,
+        downstream: nn.Module,
+        specaug: nn.Module | None,
+        frozen: FrozenPart | None = None,
+    ):
         super().__init__()
         self.upstream = upstream
         self.featurizer = featurizer
         self.downstream = downstream
         self.specaug = specaug
+        self.frozen = frozen  # --cache-frozen/--frozen-eval: the part below the methods, per clip
         self.upstream_trains = any(p.requires_grad for p in upstream.parameters())
         self.has_cnn_extractor = has_cnn_extractor(upstream)
 
     def forward(self, split: str, wavs: list[torch.Tensor], *others: Any, records: dict, **kwargs: Any) -> Any:
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.upstream_trains):
-            features = upstream_states(self.upstream, wavs, self.has_cnn_extractor)
+            if self.frozen is not None:
+                features = self.frozen(wavs)
+            else:
+                features = upstream_states(self.upstream, wavs, self.has_cnn_extractor)
         features = self.featurizer(wavs, features)  # the lengths S3PRL's featurizer trims to: the real ones
         if self.specaug is not None and self.training:
             features, _ = self.specaug(features)
@@ -128,6 +140,8 @@ class Pipeline(nn.Module):
         self.train()
         if not self.upstream_trains:
             self.upstream.eval()
+        if self.frozen is not None:
+            self.frozen.eval_below_cut()
 
 
 def build_pipeline(args: Namespace, config: dict[str, Any], spec: Spec) -> tuple[Pipeline, AdapterSet | None]:
@@ -139,7 +153,8 @@ def build_pipeline(args: Namespace, config: dict[str, Any], spec: Spec) -> tuple
         from s3prl.downstream.specaug import SpecAug
 
         specaug = SpecAug(**config["specaug"]).to(args.device)
-    return Pipeline(upstream, featurizer, downstream, specaug), adapters
+    frozen = build_frozen_part(args, upstream, has_cnn_extractor(upstream))
+    return Pipeline(upstream, featurizer, downstream, specaug, frozen), adapters
 
 
 def param_groups(

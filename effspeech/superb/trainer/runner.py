@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from effspeech.count import count_parameters
 from effspeech.errors import ConfigError, EffspeechError
+from effspeech.frozen import frozen_cut
 from effspeech.superb import records
 from effspeech.superb.records import TrainingState
 from effspeech.superb.tasks import get_task
@@ -35,6 +36,7 @@ from effspeech.superb.trainer.experiment import Experiment
 from effspeech.superb.trainer.metrics import MetricTap
 from effspeech.superb.trainer.optim import build_optimizer, build_scheduler
 from effspeech.superb.trainer.pipeline import build_pipeline, count_trainable, load_trained, param_groups
+from effspeech.superb.trainer.precision import autocast, compile_upstream, grad_scaler
 from effspeech.superb.trainer.preemption import PREEMPTED, Preempted, StopRequest
 from effspeech.superb.trainer.rng import rng_state, seed_everything, set_rng_state
 from effspeech.superb.trainer.sampling import epoch_loader
@@ -70,6 +72,7 @@ class Session:
     nonfinite_in_a_row: int = 0
     stop_signal: str | None = None  # a stop signal seen by any DDP rank at the last optimizer step
     saved_step: int | None = None  # the step of the newest states-*.ckpt this session wrote
+    scaler: torch.amp.GradScaler | None = None  # --precision fp16
 
     @staticmethod
     def fresh_progress() -> dict[str, Any]:
@@ -99,6 +102,9 @@ class Runner:
         if self.state is not None:
             self._load_weights(self.state)
         self.trainable = count_trainable(self.pipeline)
+        self._log_frozen_part()
+        if self.args.compile:
+            compile_upstream(self.pipeline.upstream, self.log)
         predictor = self.task.predictor  # what effspeech predict needs besides tensors: label names, dictionary
         self.task_info = predictor.describe(self.pipeline.downstream, self.config) if predictor else None
         self.log.info(
@@ -110,6 +116,17 @@ class Runner:
         )
         if self.args.verbose and distributed.is_leader():
             print(self.pipeline)
+
+    def _log_frozen_part(self) -> None:
+        if not self.args.frozen_eval:
+            return
+        frozen = self.pipeline.frozen
+        cut = frozen.cut if frozen is not None else frozen_cut(self.pipeline.upstream)
+        how = "cached" if frozen is not None and frozen.store is not None else "per clip, not cached"
+        message = f"frozen part: {cut.point} ({cut.reason}), {how}" if cut.point else f"nothing cached: {cut.reason}"
+        self.log.info(message)
+        if distributed.is_leader():
+            print(f"[Runner] - {message}", file=sys.stderr)
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -149,6 +166,7 @@ class Runner:
             upstream=upstream,
             scheduler=None if session.scheduler is None else session.scheduler.state_dict(),
             task_info=self.task_info,
+            grad_scaler=None if session.scaler is None else session.scaler.state_dict(),
         )
 
     def _run_info(self) -> records.RunInfo:
@@ -211,9 +229,12 @@ class Runner:
             out=sys.stderr if leader else open(os.devnull, "w"),  # closed in _close_session
             started=time.time(),
             start_step=progress["step"],
+            scaler=grad_scaler(self.args.device, self.args.precision),
         )
         if self.resuming:
             session.nonfinite_steps = self.state.nonfinite_steps
+            if session.scaler is not None and self.state.grad_scaler:
+                session.scaler.load_state_dict(self.state.grad_scaler)
         if leader and self.resuming:  # keep what the earlier sessions measured, up to the resumed step
             writer.history, session.loss_curve = records.earlier_training(self.expdir, progress["step"])
             if not session.loss_curve and progress["step"] >= self.config["runner"]["log_step"]:
@@ -234,8 +255,10 @@ class Runner:
             session.backward_steps += 1
             synced = session.backward_steps % accumulate == 0
             with contextlib.nullcontext() if synced or model is self.pipeline else model.no_sync():
-                loss = model(split, wavs, *others, records=session.records)
-                (loss / accumulate).backward()
+                with autocast(self.args.device, self.args.precision):
+                    loss = model(split, wavs, *others, records=session.records)
+                scaled = loss / accumulate
+                (session.scaler.scale(scaled) if session.scaler else scaled).backward()
             session.losses.append(loss.item())
             session.bad_loss |= not math.isfinite(session.losses[-1])
             session.batch_ids.append(batch_id)
@@ -255,17 +278,26 @@ class Runner:
         progress["batch_in_epoch"] = 0
 
     def _optimizer_step(self, session: Session) -> None:
+        scaler = session.scaler
+        if scaler is not None:
+            scaler.unscale_(session.optimizer)
         grad_norm = torch.nn.utils.clip_grad_norm_(session.trainable, self.config["runner"]["gradient_clipping"])
-        bad = "loss" if session.bad_loss else ("gradient" if not math.isfinite(grad_norm) else "")
+        overflow = not math.isfinite(grad_norm)  # under fp16 the scaler skips that step and lowers its scale
+        bad = "loss" if session.bad_loss else ("gradient" if overflow and scaler is None else "")
         flags = distributed.gather((bad, self.stop.signal))  # every DDP rank skips and stops alike
         bad = next((what for what, _ in flags if what), "")
         session.stop_signal = next((name for _, name in flags if name), None)
         session.bad_loss = False
         if bad:
             self._skip_nonfinite_step(session, bad)
+        elif scaler is not None:
+            session.nonfinite_in_a_row = 0
+            scaler.step(session.optimizer)
         else:
             session.nonfinite_in_a_row = 0
             session.optimizer.step()
+        if scaler is not None:
+            scaler.update()
         session.optimizer.zero_grad()
         if session.scheduler is not None:
             session.scheduler.step()
@@ -419,9 +451,14 @@ class Runner:
             bad_data=self.bad_data.summary(),
             trainable_digest_per_rank=digests,
             interrupted=interrupted,
+            frozen=self._frozen_summary(),
+            precision=self.args.precision,
         )
         records.write_results(self.expdir, record, self._run_info())
         return record
+
+    def _frozen_summary(self) -> dict[str, Any] | None:
+        return self.pipeline.frozen.summary() if self.pipeline.frozen is not None else None
 
     def trainable_digest(self) -> str:
         """SHA-1 over every trainable tensor: equal on all DDP ranks iff they hold the same weights."""
@@ -436,9 +473,7 @@ class Runner:
     def evaluate(self, split: str, writer: MetricTap, step: int) -> list[str]:
         """One pass over ``split`` with a fixed seed (the same protocol at every step, as in S3PRL), without
         disturbing the training RNG; returns the checkpoint names the recipe asks to save."""
-        trainings = [
-            module.training for module in (self.pipeline.upstream, self.pipeline.featurizer, self.pipeline.downstream)
-        ]
+        training = self.pipeline.downstream.training
         self.pipeline.eval()
         self._report_progress(step, f"evaluate {split}", force=True)
         python_state, numpy_state = random.getstate(), np.random.get_state()
@@ -453,7 +488,8 @@ class Runner:
                     if batch_id >= limit:
                         break
                     wavs = [torch.as_tensor(np.asarray(w), dtype=torch.float32).to(self.args.device) for w in wavs]
-                    self.pipeline(split, wavs, *others, records=records, batch_id=batch_id)
+                    with autocast(self.args.device, self.args.precision):
+                        self.pipeline(split, wavs, *others, records=records, batch_id=batch_id)
                     batch_ids.append(batch_id)
             names = self.pipeline.downstream.log_records(
                 split,
@@ -465,10 +501,8 @@ class Runner:
             )
         random.setstate(python_state)
         np.random.set_state(numpy_state)
-        for module, training in zip(
-            (self.pipeline.upstream, self.pipeline.featurizer, self.pipeline.downstream), trainings, strict=True
-        ):
-            module.train(training)
+        if training:  # back to training: the modes set_train chose (a frozen part stays in eval)
+            self.pipeline.set_train()
         self.log.info("eval %s at step %d: %s", split, step, writer.latest().get(split, {}))
         return list(names) if isinstance(names, list) else []
 
@@ -485,6 +519,7 @@ class Runner:
             wall_time_s=round(time.time() - start, 3),
             metrics=writer.latest(),
             bad_data=self.bad_data.summary(),
+            frozen=self._frozen_summary(),
         )
         records.write_results(self.expdir, record, self._run_info())
         return record
