@@ -15,6 +15,14 @@ from effspeech.tools.synth.mini_superb import generate
 FAMILIES = ("hubert", "wav2vec2", "wavlm")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def frozen_cache_of_the_session(tmp_path_factory):
+    """Runs that cache by default (the leaderboard, the demo) write to the session's folder, not the user's."""
+    import os
+
+    os.environ.setdefault("EFFSPEECH_CACHE", str(tmp_path_factory.mktemp("frozen-cache")))
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoints(tmp_path_factory) -> dict[str, str]:
     """``{family: path}`` of tiny random checkpoints in S3PRL's formats."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ import pytest
 from effspeech.superb.tasks import ALIASES, by_alias
 from effspeech.superb.trainer.config import load_config
 from effspeech.tools.leaderboard.execute import STATE_FILE, settings, stale_cells
-from effspeech.tools.leaderboard.grid import PRESETS, Cell, Launch, build_cells
+from effspeech.tools.leaderboard.grid import PRESETS, Cell, Launch, auto_rates, build_cells
 from effspeech.tools.leaderboard.table import build_rows, write_outputs
 
 
@@ -134,6 +135,19 @@ def test_a_checkpoint_replaced_in_place_makes_its_finished_cells_stale(tmp_path)
     assert stale_cells([cell], tmp_path, launch) == []
     checkpoint.write_bytes(b"second pretraining")
     assert stale_cells([cell], tmp_path, launch) == [cell]
+
+
+def test_cells_share_the_frozen_cache_and_where_it_lies_changes_no_setting(tmp_path):
+    launch = Launch(PRESETS["smoke"], {"up": "h.pt"}, "/data", cache="/c1", cache_size="5G")
+    lora, finetune = (launch.train_args(Cell("up", method, "ks"), tmp_path, False) for method in ("lora", "finetune"))
+    assert lora[lora.index("--cache-frozen") + 1] == "/c1" and lora[lora.index("--cache-size") + 1] == "5G"
+    assert "--cache-frozen" not in finetune  # -f: nothing frozen to cache
+    cell = Cell("up", "lora", "ks")
+    fake_result(cell.expdir(tmp_path), "ks", 0.5, 10)
+    recorded = settings(launch, cell, cell.expdir(tmp_path))
+    (cell.expdir(tmp_path) / STATE_FILE).write_text(json.dumps({"state": "done", "settings": recorded}))
+    assert stale_cells([cell], tmp_path, dataclasses.replace(launch, cache="/elsewhere", cache_size=None)) == []
+    assert stale_cells([cell], tmp_path, dataclasses.replace(launch, cache=None)) == [cell]  # --no-cache
 
 
 def test_dry_run_prints_one_line_per_cell_with_the_exact_command(tmp_path):
@@ -290,6 +304,15 @@ def test_seeds_and_rates_make_one_cell_each_with_its_own_seed_and_rate(tmp_path)
     assert [cell.name for cell in build_cells(["up"], ["lora"], ["ks"], PRESETS["smoke"])] == ["up/lora/ks"]
 
 
+def test_lrs_auto_sweeps_half_a_decade_around_each_methods_own_rate():
+    preset = dataclasses.replace(PRESETS["mini"], method_rates={"ia3": 3e-2})
+    cells = build_cells(["up"], ["none", "houlsby", "ia3", "finetune"], ["ks"], preset, lrs="auto")
+    rates = {method: [cell.lr for cell in cells if cell.method == method] for method in ("none", "houlsby", "ia3")}
+    assert rates == {"none": [None], "houlsby": [3e-4, 1e-3, 3e-3], "ia3": [1e-2, 3e-2, 1e-1]}
+    assert [cell.lr for cell in cells if cell.method == "finetune"] == [3e-5, 1e-4, 3e-4]  # the CPU presets' 1e-4
+    assert auto_rates(2.5e-2) == [1e-2, 3e-2, 1e-1]
+
+
 def test_the_rate_is_chosen_on_dev_and_the_test_metric_reported_as_mean_and_std_over_seeds(tmp_path):
     cells = build_cells(["up"], ["lora"], ["ks", "er"], PRESETS["mini"], lrs=[1e-3, 1e-2], seeds=[1, 2, 3])
     test = {1e-3: [0.50, 0.60, 0.70], 1e-2: [0.90, 0.95, 0.99]}  # 1e-2 is better on test ...
@@ -310,6 +333,25 @@ def test_the_rate_is_chosen_on_dev_and_the_test_metric_reported_as_mean_and_std_
         assert len(list(csv.reader(handle))) == 1 + 2 * 6  # every run of both tasks
     saved = json.loads((tmp_path / "leaderboard.json").read_text())[0]["scores"]["ks"]
     assert saved["lr"] == 1e-3 and saved["n"] == 3 and len(saved["runs"]) == 6
+
+
+def test_rel_to_ft_carries_its_standard_error_from_both_seed_spreads(tmp_path):
+    cells = build_cells(["up"], ["lora", "finetune"], ["ks", "asr"], PRESETS["mini"], seeds=[1, 2])
+    scores = {("lora", "ks"): [0.4, 0.6], ("finetune", "ks"): [0.7, 0.9], ("lora", "asr"): [50, 70],
+              ("finetune", "asr"): [20, 40]}  # fmt: skip
+    for cell in cells:
+        fake_result(cell.expdir(tmp_path), cell.task, scores[cell.method, cell.task][cell.seed - 1], 10, dev=[0.5])
+    rows = {row.method: row for row in build_rows(cells, tmp_path, {"up": 1000})}
+    std = math.sqrt(0.02)  # of two values 0.2 apart
+    ks = 0.5 / 0.8 * math.hypot(std / math.sqrt(2) / 0.5, std / math.sqrt(2) / 0.8)
+    asr = 0.4 / 0.7 * math.hypot(std / math.sqrt(2) / 0.4, std / math.sqrt(2) / 0.7)  # WER in % as 1 - WER
+    assert rows["lora"].relative_to_finetune == pytest.approx((0.5 / 0.8 + 0.4 / 0.7) / 2)
+    assert rows["lora"].relative_se == pytest.approx(math.hypot(ks, asr) / 2)
+    write_outputs(list(rows.values()), ["ks", "asr"], tmp_path)
+    assert (
+        f"{rows['lora'].relative_to_finetune:.3f} ± {rows['lora'].relative_se:.3f} |"
+        in (tmp_path / "leaderboard.md").read_text()
+    )
 
 
 @pytest.mark.slow

@@ -15,6 +15,8 @@ from pathlib import Path
 from effspeech.errors import ConfigError
 from effspeech.tools.bench.job import Job
 
+UNCACHEABLE = ("finetune", "finetune_cnn_frozen", "peft_lora")  # the upstream's own tensors train: no frozen part
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -42,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=2, help="each method runs once per round, in its own process")
     parser.add_argument("--infer-reps", type=int, default=10, help="paired forwards for the inference overheads")
     parser.add_argument("--compile", action="store_true", help="measure each method eager and torch.compile'd")
+    parser.add_argument(
+        "--cache", action="store_true", help="add <method>+cache: the frozen part below it read from a warm cache"
+    )
     parser.add_argument("--threads", type=int, help="torch threads per worker (default: torch's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="write the rows here")
@@ -80,7 +85,11 @@ def run(args: argparse.Namespace) -> int:
     names = [name.strip() for name in (args.methods or ALL).split(",") if name.strip()]
     methods = expand_methods(expand_all(names))
     make = make_transformers_checkpoint if args.arch in ARCHS else make_checkpoint
-    variants = [False, True] if args.compile else [False]
+    variants = [
+        (compiled, cached)
+        for compiled in (False, True)[: 1 + args.compile]
+        for cached in (False, True)[: 1 + args.cache]
+    ]
     with tempfile.TemporaryDirectory(prefix="effspeech-bench-") as scratch:
         ckpt = args.ckpt or str(make(args.arch, args.seed, Path(scratch, args.arch)))
         template = Job(
@@ -103,8 +112,10 @@ def run(args: argparse.Namespace) -> int:
             shift = round_index % len(methods)
             label = f"[round {round_index + 1}/{args.rounds}]"
             for method in methods[shift:] + methods[:shift]:
-                for compiled in variants:
-                    job = dataclasses.replace(template, method=method, compile=compiled)
+                for compiled, cached in variants:
+                    if cached and method in UNCACHEABLE:
+                        continue
+                    job = dataclasses.replace(template, method=method, compile=compiled, cache=cached)
                     runs.append(run_worker(job, Path(scratch, "job.json"), label))
     context = {key: getattr(args, key) for key in ("device", "dtype", "arch", "batch", "seconds", "steps")}
     rows = aggregate(runs, context)
@@ -118,7 +129,7 @@ def run_worker(job: Job, job_path: Path, label: str) -> dict:
     """One method in a fresh interpreter; a failure becomes an ``error`` result, not the end of the benchmark."""
     job.write(job_path)
     Path(job.out).unlink(missing_ok=True)
-    name = job.method + ("+compile" if job.compile else "")
+    name = job.method + ("+compile" if job.compile else "") + ("+cache" if job.cache else "")
     start = time.perf_counter()
     command = [sys.executable, "-W", "ignore", "-m", "effspeech.tools.bench.worker", str(job_path)]
     process = subprocess.run(command, capture_output=True, text=True)
@@ -126,7 +137,7 @@ def run_worker(job: Job, job_path: Path, label: str) -> dict:
     if process.returncode != 0 or not Path(job.out).is_file():
         error = (process.stderr.strip() or f"worker exited with {process.returncode}")[-2000:]
         print(f"{label} {name}: FAILED after {elapsed:.0f} s\n{error}", file=sys.stderr, flush=True)
-        return {"method": job.method, "compiled": job.compile, "error": error}
+        return {"method": job.method, "compiled": job.compile, "cached": job.cache, "error": error}
     result = json.loads(Path(job.out).read_text())
     print(
         f"{label} {name}: step {result['step_s']:.3f} s, F {result['forward_s']:.3f} s ({elapsed:.0f} s)",

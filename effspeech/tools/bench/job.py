@@ -23,6 +23,7 @@ class Job:
     warmup: int = 1
     infer_reps: int = 10
     compile: bool = False
+    cache: bool = False  # the frozen part below the method read from a warm cache (--cache-frozen)
     threads: int | None = None
     seed: int = 0
 

@@ -9,19 +9,19 @@ from pathlib import Path
 from effspeech.tools.bench.measure import median
 from effspeech.tools.bench.setups import FINETUNE
 
-SAME_IN_EVERY_RUN = ("trainable_params", "trainable_with_grad", "head_params", "ckpt_bytes", "frames", "threads")
+SAME_IN_EVERY_RUN = ("cut", "trainable_params", "trainable_with_grad", "head_params", "ckpt_bytes", "frames", "threads")
 CHECKS = ("infer_overhead", "merged_overhead", "output_delta")
 
 
 def aggregate(runs: list[dict], context: dict) -> list[dict]:
-    """One row per (method, compiled): times pooled over rounds, peak memory the worst round's."""
-    groups: dict[tuple[str, bool], list[dict]] = {}
+    """One row per (method, compiled, cached): times pooled over rounds, peak memory the worst round's."""
+    groups: dict[tuple[str, bool, bool], list[dict]] = {}
     for run in runs:
-        groups.setdefault((run["method"], run.get("compiled", False)), []).append(run)
+        groups.setdefault((run["method"], run.get("compiled", False), run.get("cached", False)), []).append(run)
     rows = []
-    for (method, compiled), group in groups.items():
+    for (method, compiled, cached), group in groups.items():
         ok = [run for run in group if "error" not in run]
-        row = {"method": method, "compiled": compiled, **context, "rounds": len(ok)}
+        row = {"method": method, "compiled": compiled, "cached": cached, **context, "rounds": len(ok)}
         if not ok:
             rows.append({**row, "error": group[-1]["error"]})
             continue
@@ -50,10 +50,12 @@ def aggregate(runs: list[dict], context: dict) -> list[dict]:
 
 
 def _add_finetune_ratios(rows: list[dict]) -> None:
-    """Against ``finetune`` (eager rows against eager, compiled against compiled). The step ratio is taken
+    """Against uncached ``finetune`` (eager rows against eager, compiled against compiled). The step ratio is taken
     between the F-normalised steps, so load that differs between the two processes cancels."""
     for compiled in (False, True):
-        reference = next((r for r in rows if r["method"] == FINETUNE and r["compiled"] == compiled), None)
+        reference = next(
+            (r for r in rows if r["method"] == FINETUNE and r["compiled"] == compiled and not r["cached"]), None
+        )
         if reference is None or "error" in reference:
             continue
         for row in rows:
@@ -67,6 +69,7 @@ COLUMNS = (
     # header, key, format
     ("method", "method", "{}"),
     ("trainable", "trainable_params", "{:,}"),
+    ("cut", "cut", "{}"),
     ("step s", "step_s", "{:.3f}"),
     ("F s", "forward_s", "{:.3f}"),
     ("step/F", "step_over_forward", "{:.2f}"),
@@ -93,10 +96,12 @@ def _cell(row: dict, key: str, fmt: str) -> str:
 
 
 def format_table(rows: list[dict]) -> str:
-    """A markdown table; a compiled row's method is suffixed ``+compile``; failed runs show their error."""
+    """A markdown table; a compiled row's method is suffixed ``+compile``, a cached one's ``+cache`` (its cut
+    column says what was cached; ``-``: nothing below that method is frozen); failed runs show their error."""
     lines = ["| " + " | ".join(header for header, _, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for row in rows:
-        shown = {**row, "method": row["method"] + ("+compile" if row["compiled"] else "")}
+        suffix = ("+compile" if row["compiled"] else "") + ("+cache" if row.get("cached") else "")
+        shown = {**row, "method": row["method"] + suffix}
         if "error" in row:
             lines.append(f"| {shown['method']} | error: {row['error'].splitlines()[-1]} |")
             continue

@@ -27,16 +27,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1337, help="training seed of every cell")
     parser.add_argument("--seeds", type=int, default=1, help="N training seeds per cell (--seed, --seed + 1, ...)")
     parser.add_argument(
-        "--lrs", help="comma list of learning rates of every method's tensors; the table reports the best on dev"
+        "--lrs",
+        help="comma list of learning rates of every method's tensors, or auto (each method's own rate and half a "
+        "decade either side); the table reports the rate with the best mean dev score",
     )
     parser.add_argument("--data-seed", type=int, default=0, help="Mini-SUPERB generator seed")
+    parser.add_argument(
+        "--cache-dir",
+        help="the frozen-computation cache the cells share (default: $EFFSPEECH_CACHE or ~/.cache/effspeech/frozen)",
+    )
+    parser.add_argument("--cache-size", default="50G", help="stop filling the cache past this size (default 50G)")
+    parser.add_argument(
+        "--no-cache", action="store_true", help="compute every cell's frozen part batched, as S3PRL does, uncached"
+    )
 
 
 def _split(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
-def _rates(text: str | None) -> list[float] | None:
+def _rates(text: str | None) -> list[float] | str | None:
+    if text is not None and text.strip() == "auto":
+        return "auto"
     try:
         rates = [float(part) for part in _split(text)]
     except ValueError:
@@ -49,6 +61,7 @@ def _rates(text: str | None) -> list[float] | None:
 
 def run(args: argparse.Namespace) -> int:
     from effspeech.superb import records
+    from effspeech.superb.frozen_store import default_root
     from effspeech.superb.methods import ALL, expand_all
     from effspeech.superb.tasks import ALIASES
     from effspeech.superb.upstream import offline_checkpoint
@@ -84,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{synth} --out {data_root} && touch {data_root}/{COMPLETE}")
         elif data_root is None:
             data_root = str(cached_corpus(preset.corpus, args.data_seed, args.jobs))
-    launch = Launch(preset, checkpoints, data_root, args.launcher, args.nproc, args.seed)
+    cache = None if args.no_cache else str(args.cache_dir or default_root())
+    launch = Launch(preset, checkpoints, data_root, args.launcher, args.nproc, args.seed, cache, args.cache_size)
     if args.dry_run:
         for cell in cells:
             if not records.is_evaluated(cell.expdir(out)):

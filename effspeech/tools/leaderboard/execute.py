@@ -50,6 +50,10 @@ def settings(launch: Launch, cell: Cell, expdir: Path) -> list[str]:
     checkpoint, so that a file replaced in place (a new shipped hubert_mini) makes the cells trained on
     the old one stale."""
     recorded = launch.train_args(cell, expdir, resume=False)
+    if "--cache-frozen" in recorded:  # whether the frozen part is per clip matters; where and how much is cached not
+        del recorded[recorded.index("--cache-frozen") + 1]
+    if "--cache-size" in recorded:
+        del recorded[recorded.index("--cache-size") : recorded.index("--cache-size") + 2]
     if "-k" in recorded:
         checkpoint = Path(recorded[recorded.index("-k") + 1])
         if checkpoint.is_file():

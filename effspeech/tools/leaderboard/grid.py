@@ -3,6 +3,7 @@ that say how long each trains, and the exact ``run_downstream.py`` commands a ce
 
 from __future__ import annotations
 
+import math
 import shlex
 import sys
 from collections.abc import Mapping
@@ -12,6 +13,7 @@ from pathlib import Path
 from effspeech.errors import ConfigError, UnknownNameError
 from effspeech.superb.methods import all_methods
 from effspeech.superb.tasks import ALIASES, Budget, Task, by_alias
+from effspeech.superb.trainer.config import load_config
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,17 @@ class Preset:
             raise ConfigError(f"task {task.alias!r} has no Task.{self.protocol} budget for the {self.name} preset")
         return Budget(self.steps or base.steps, self.eval_every or base.eval_every, base.config)
 
+    def default_rate(self, task: Task, method: str) -> float:
+        """The learning rate a ``method`` cell of ``task`` trains its tensors at without ``--lrs``."""
+        if method in self.method_rates:
+            return float(self.method_rates[method])
+        settings = cpu_settings(task) if self.protocol == "cpu" else {}
+        if f"adapter.{method}.lr" in settings:
+            return float(settings[f"adapter.{method}.lr"])
+        config = load_config(task.config_path())
+        rate = ((config.get("adapter") or {}).get(method) or {}).get("lr")
+        return float(rate if rate is not None else settings.get("optimizer.lr", config["optimizer"]["lr"]))
+
     def overrides(self, task: Task) -> str:
         budget = self.budget(task)
         parts = [
@@ -105,16 +118,27 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
+AUTO = "auto"
+AUTO_DECADES = (-0.5, 0.0, 0.5)  # --lrs auto: half a decade below and above each method's own rate
+
+
+def auto_rates(rate: float) -> list[float]:
+    """A small log-scale sweep on the 1-3-10 grid around ``rate`` (1e-3: 3e-4, 1e-3, 3e-3; 2.5e-2: 1e-2,
+    3e-2, 1e-1)."""
+    center = round(2 * math.log10(rate)) / 2
+    return [float(f"{10 ** (center + decades):.1g}") for decades in AUTO_DECADES]
+
+
 def build_cells(
     upstreams: list[str],
     methods: list[str],
     tasks: list[str],
     preset: Preset,
-    lrs: list[float] | None = None,
+    lrs: list[float] | str | None = None,
     seeds: list[int] | None = None,
 ) -> list[Cell]:
-    """Every cell; with ``lrs`` each method but ``none`` (which trains no upstream tensor) once per rate,
-    with ``seeds`` every cell once per seed."""
+    """Every cell; with ``lrs`` each method but ``none`` (which trains no upstream tensor) once per rate
+    (``"auto"``: ``auto_rates`` of its rate on that task), with ``seeds`` every cell once per seed."""
     known = all_methods()
     unknown = [m for m in methods if m not in known]
     if unknown:
@@ -129,6 +153,8 @@ def build_cells(
                 folds = by_alias(alias).folds
                 chosen = range(1, min(folds, preset.folds or folds) + 1) if folds > 1 else [None]
                 rates = lrs if lrs and method != "none" else [None]
+                if rates == AUTO:
+                    rates = auto_rates(preset.default_rate(by_alias(alias), method))
                 cells.extend(
                     Cell(upstream, method, alias, fold, lr, seed)
                     for fold in chosen
@@ -148,6 +174,8 @@ class Launch:
     launcher: str = "local"
     nproc: int = 1
     seed: int = 1337
+    cache: str | None = None  # --cache-frozen DIR of every cell with a frozen part (None: --no-cache)
+    cache_size: str | None = None
 
     def run_downstream(self) -> list[str]:
         """How this machine starts ``run_downstream.py`` (the installed module, so any directory works)."""
@@ -171,6 +199,8 @@ class Launch:
         args += ["-f", "--adapter", "none"] if cell.method == "finetune" else ["--adapter", cell.method]
         if self.data_root:
             args += ["--data-root", self.data_root]
+        if self.cache and cell.method != "finetune":  # -f leaves nothing frozen
+            args += ["--cache-frozen", self.cache, *(["--cache-size", self.cache_size] if self.cache_size else [])]
         if resume:
             args.append("-a")
         return args

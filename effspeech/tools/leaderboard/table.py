@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean, stdev
@@ -46,6 +47,7 @@ class Row:
     upstream_params: int | None = None
     scores: dict[str, Score] = field(default_factory=dict)
     relative_to_finetune: float | None = None
+    relative_se: float | None = None  # its standard error from the seed spread of both rows (None: one seed)
 
     @property
     def share(self) -> float | None:
@@ -140,14 +142,31 @@ def build_rows(cells: list[Cell], out: Path, upstream_params: dict[str, int]) ->
         reference = next((r for r in rows if r.upstream == row.upstream and r.method == "finetune"), None)
         if reference is None:
             continue
-        ratios = [
-            relative(score.value, reference.scores[task].value, task)
+        pairs = [
+            (score, reference.scores[task], task)
             for task, score in row.scores.items()
             if score.value is not None and task in reference.scores and reference.scores[task].value is not None
         ]
-        ratios = [ratio for ratio in ratios if ratio is not None]
-        row.relative_to_finetune = mean(ratios) if ratios else None
+        pairs = [(a, b, task) for a, b, task in pairs if relative(a.value, b.value, task) is not None]
+        if pairs:
+            row.relative_to_finetune = mean(relative(ours.value, theirs.value, task) for ours, theirs, task in pairs)
+            errors = [relative_error(ours, theirs, task) for ours, theirs, task in pairs]
+            if None not in errors:
+                row.relative_se = math.sqrt(sum(error**2 for error in errors)) / len(errors)
     return rows
+
+
+def relative_error(score: Score, finetune: Score, task: str) -> float | None:
+    """The standard error of ``score / finetune`` from each one's seed spread (first-order propagation of
+    std / sqrt(n)); None unless both ran several seeds."""
+    if score.std is None or finetune.std is None:
+        return None
+    ratio = relative(score.value, finetune.value, task)
+    ours = score.value if by_alias(task).higher_is_better else 1 - score.value
+    theirs = finetune.value if by_alias(task).higher_is_better else 1 - finetune.value
+    if ours <= 0:
+        return None
+    return ratio * math.hypot(score.std / math.sqrt(score.n) / ours, finetune.std / math.sqrt(finetune.n) / theirs)
 
 
 def _header(tasks: list[str]) -> list[str]:
@@ -166,8 +185,12 @@ def _cells(row: Row, tasks: list[str]) -> list[str]:
         "" if row.trainable_upstream is None else str(row.trainable_upstream),
         "" if row.share is None else f"{100 * row.share:.4f}",
         *[row.scores.get(task, Score()).text() for task in tasks],
-        "" if row.relative_to_finetune is None else f"{row.relative_to_finetune:.3f}",
+        "" if row.relative_to_finetune is None else f"{row.relative_to_finetune:.3f}" + _spread(row.relative_se),
     ]
+
+
+def _spread(error: float | None) -> str:
+    return "" if error is None else f" ± {error:.3f}"
 
 
 def write_outputs(rows: list[Row], tasks: list[str], out: Path) -> list[Path]:
@@ -181,7 +204,8 @@ def write_outputs(rows: list[Row], tasks: list[str], out: Path) -> list[Path]:
     )
     if any(score.n > 1 or score.lr is not None for row in rows for score in row.scores.values()):
         note += (
-            "mean ± std (number of seeds) over training seeds, at the learning rate (@) with the best mean dev score.\n"
+            "mean ± std (number of seeds) over training seeds, at the learning rate (@) with the best mean dev score; "
+            "rel. to FT ± its standard error from the seed spreads of the row and of fine-tuning.\n"
         )
     paths = [out / "leaderboard.md", out / "leaderboard.csv", out / "leaderboard.json", out / "leaderboard_runs.csv"]
     paths[0].write_text("\n".join(lines) + "\n" + note)
@@ -211,6 +235,7 @@ def write_outputs(rows: list[Row], tasks: list[str], out: Path) -> list[Path]:
                 for task, score in row.scores.items()
             },
             "relative_to_finetune": row.relative_to_finetune,
+            "relative_to_finetune_se": row.relative_se,
         }
         for row in rows
     ]
