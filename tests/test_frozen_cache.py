@@ -181,6 +181,9 @@ def test_a_cached_run_equals_an_uncached_one_exactly(adapter, cut, tmp_path, min
         assert all(torch.equal(value, expected[key]) for key, value in trained(state).items())
         assert report["frozen"]["cut"] == cut
     assert report["frozen"]["misses"] == 0 and report["frozen"]["hits"] > 0  # warm: every clip read back
+    run(["-m", "evaluate", "-e", str(tmp_path / "warm" / f"states-{STEPS}.ckpt"), "--cache-frozen", str(cache)])
+    evaluated = json.loads((tmp_path / "warm" / "results.json").read_text())["evaluate"]
+    assert evaluated["frozen"]["misses"] == 0 and evaluated["metrics"]["test"] == reference["metrics"]["test"]
     plain, _ = train(tmp_path / "plain", mini_superb, hubert_tiny, adapter)
     assert "frozen" not in plain or plain["frozen"] is None
 
@@ -197,6 +200,17 @@ def test_a_changed_checkpoint_reads_nothing_of_the_old_cache(tmp_path, mini_supe
     assert len(folders) == 2
     metas = [json.loads(p.read_text()) for p in cache.glob("*/meta.json")]
     assert len({meta["upstream"] for meta in metas}) == 2
+
+
+@needs_espeak
+@pytest.mark.slow
+def test_a_checkpoint_trained_batched_ignores_the_cache_and_says_so(tmp_path, mini_superb, hubert_tiny, capsys):
+    train(tmp_path / "batched", mini_superb, hubert_tiny, "houlsby")
+    run(["-m", "evaluate", "-e", str(tmp_path / "batched" / f"states-{STEPS}.ckpt"), "--cache-frozen", str(tmp_path)])
+    assert "--cache-frozen ignored: this checkpoint was trained with the frozen part computed batched" in (
+        capsys.readouterr().err
+    )
+    assert json.loads((tmp_path / "batched" / "results.json").read_text())["evaluate"].get("frozen") is None
 
 
 @needs_espeak

@@ -142,6 +142,7 @@ def test_cells_share_the_frozen_cache_and_where_it_lies_changes_no_setting(tmp_p
     lora, finetune = (launch.train_args(Cell("up", method, "ks"), tmp_path, False) for method in ("lora", "finetune"))
     assert lora[lora.index("--cache-frozen") + 1] == "/c1" and lora[lora.index("--cache-size") + 1] == "5G"
     assert "--cache-frozen" not in finetune  # -f: nothing frozen to cache
+    assert launch.evaluate_command(tmp_path / "dev-best.ckpt")[-4:] == ["--cache-frozen", "/c1", "--cache-size", "5G"]
     cell = Cell("up", "lora", "ks")
     fake_result(cell.expdir(tmp_path), "ks", 0.5, 10)
     recorded = settings(launch, cell, cell.expdir(tmp_path))

@@ -136,10 +136,11 @@ def _pad_stack(values: list[torch.Tensor], time_dim: int) -> torch.Tensor:
 
 
 def build_frozen_part(args: Namespace, upstream: nn.Module, cnn: bool) -> FrozenPart | None:
-    """The trainer's frozen part: None unless ``--cache-frozen`` or ``--frozen-eval`` asks for one and the
-    upstream has a frozen part (``cnn``, ``bitfit`` on the extractor and ``-f`` have none)."""
+    """The trainer's frozen part: None unless the run computes it per clip (``--frozen-eval``, which
+    ``--cache-frozen`` implies for a new run; a checkpoint keeps what it was trained with) and the upstream
+    has one (``cnn``, ``bitfit`` on the extractor and ``-f`` have none). Stored when ``--cache-frozen``."""
     cache, per_clip = getattr(args, "cache_frozen", None), getattr(args, "frozen_eval", False)
-    if not (cache or per_clip):
+    if not per_clip:
         return None
     cut = frozen_cut(upstream)
     if cut.point is None:

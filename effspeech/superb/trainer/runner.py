@@ -118,6 +118,14 @@ class Runner:
             print(self.pipeline)
 
     def _log_frozen_part(self) -> None:
+        if self.args.cache_frozen and not self.args.frozen_eval:
+            message = (
+                "--cache-frozen ignored: this checkpoint was trained with the frozen part computed batched, "
+                "as S3PRL does; a cache computes it per clip (docs/tasks.md). Retrain with --cache-frozen to use one"
+            )
+            self.log.warning(message)
+            if distributed.is_leader():
+                print(f"[Runner] - {message}", file=sys.stderr)
         if not self.args.frozen_eval:
             return
         frozen = self.pipeline.frozen

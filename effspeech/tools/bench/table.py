@@ -10,7 +10,7 @@ from effspeech.tools.bench.measure import median
 from effspeech.tools.bench.setups import FINETUNE
 
 SAME_IN_EVERY_RUN = ("cut", "trainable_params", "trainable_with_grad", "head_params", "ckpt_bytes", "frames", "threads")
-CHECKS = ("infer_overhead", "merged_overhead", "output_delta")
+CHECKS = ("infer_overhead", "merged_overhead", "output_delta", "cached_over_uncached")
 
 
 def aggregate(runs: list[dict], context: dict) -> list[dict]:
@@ -74,6 +74,7 @@ COLUMNS = (
     ("F s", "forward_s", "{:.3f}"),
     ("step/F", "step_over_forward", "{:.2f}"),
     ("step/FT", "step_over_finetune", "{:.2f}"),
+    ("cached/uncached", "cached_over_uncached", "{:.2f}"),
     ("peak MB", "peak_mem_bytes", "MB"),
     ("peak/FT", "peak_over_finetune", "{:.2f}"),
     ("ckpt MB", "ckpt_bytes", "MB"),

@@ -71,7 +71,7 @@ def run(job: Job) -> dict:
     head = WeightedSumHead(len(states), states[0].size(-1), CLASSES).to(device)
     labels = torch.randint(CLASSES, states[0].shape[:2], device=device)
     optimizer = torch.optim.AdamW([*setup.trainable, *head.parameters()], lr=LEARNING_RATE)
-    model = torch.compile(expert) if job.compile else expert
+    model = uncached = torch.compile(expert) if job.compile else expert
     expert.train(setup.upstream_grad)
     cut = frozen_cut(expert)
     scratch = tempfile.TemporaryDirectory(prefix="effspeech-bench-cache-")
@@ -81,10 +81,10 @@ def run(job: Job) -> dict:
         frozen.eval_below_cut()
         model = frozen
 
-    def train_step() -> None:
+    def train_step(upstream: Callable = model) -> None:
         optimizer.zero_grad(set_to_none=True)
         with torch.set_grad_enabled(setup.upstream_grad), autocast:
-            states = model(wavs)["hidden_states"]
+            states = upstream(wavs)["hidden_states"]
         with autocast:
             logits = head(states)
         loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten())
@@ -122,6 +122,9 @@ def run(job: Job) -> dict:
         "frames": hidden[0].size(1),
         "threads": torch.get_num_threads(),
     }
+    if model is not uncached:  # the cached step against the same method's uncached one, paired in this process
+        uncached_times, cached_times = _alternate(lambda: train_step(uncached), train_step, device, 0, job.steps)
+        result["cached_over_uncached"] = median([c / u for c, u in zip(cached_times, uncached_times)])
     scratch.cleanup()
     if job.method not in BASELINES and not job.cache:
         result.update(_inference_checks(job, expert, reference, setup, frozen_forward, device))

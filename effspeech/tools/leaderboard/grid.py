@@ -199,8 +199,8 @@ class Launch:
         args += ["-f", "--adapter", "none"] if cell.method == "finetune" else ["--adapter", cell.method]
         if self.data_root:
             args += ["--data-root", self.data_root]
-        if self.cache and cell.method != "finetune":  # -f leaves nothing frozen
-            args += ["--cache-frozen", self.cache, *(["--cache-size", self.cache_size] if self.cache_size else [])]
+        if cell.method != "finetune":  # -f leaves nothing frozen
+            args += self.cache_flags()
         if resume:
             args.append("-a")
         return args
@@ -208,8 +208,14 @@ class Launch:
     def train_command(self, cell: Cell, expdir: Path, resume: bool) -> list[str]:
         return [*self.run_downstream(), *self.train_args(cell, expdir, resume)]
 
+    def cache_flags(self) -> list[str]:
+        if not self.cache:
+            return []
+        return ["--cache-frozen", self.cache, *(["--cache-size", self.cache_size] if self.cache_size else [])]
+
     def evaluate_command(self, checkpoint: Path) -> list[str]:
-        return [sys.executable, "-m", "run_downstream", "-m", "evaluate", "-e", str(checkpoint)]
+        """The test split of ``checkpoint``; it reads the frozen part from the cache where its training did."""
+        return [sys.executable, "-m", "run_downstream", "-m", "evaluate", "-e", str(checkpoint), *self.cache_flags()]
 
     def shell_line(self, cell: Cell, expdir: Path) -> str:
         """One line per cell for a cluster scheduler: train, then evaluate the best dev checkpoint."""
