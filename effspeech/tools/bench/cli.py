@@ -43,7 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps before the timed ones")
     parser.add_argument("--rounds", type=int, default=2, help="each method runs once per round, in its own process")
     parser.add_argument("--infer-reps", type=int, default=10, help="paired forwards for the inference overheads")
-    parser.add_argument("--compile", action="store_true", help="measure each method eager and torch.compile'd")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="measure each method eager and compiled (the transformer encoder, as the trainer's --compile)",
+    )
     parser.add_argument(
         "--cache", action="store_true", help="add <method>+cache: the frozen part below it read from a warm cache"
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import sys
 import tempfile
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from effspeech.count import count_parameters
 from effspeech.frozen import frozen_cut
 from effspeech.superb.frozen_cache import FrozenPart
 from effspeech.superb.frozen_store import FrozenStore
+from effspeech.superb.trainer.precision import compile_upstream
 from effspeech.superb.upstream import load_upstream
 from effspeech.tools.bench.job import Job
 from effspeech.tools.bench.measure import PeakMemory, lifetime_peak_rss, median, time_call
@@ -71,7 +73,9 @@ def run(job: Job) -> dict:
     head = WeightedSumHead(len(states), states[0].size(-1), CLASSES).to(device)
     labels = torch.randint(CLASSES, states[0].shape[:2], device=device)
     optimizer = torch.optim.AdamW([*setup.trainable, *head.parameters()], lr=LEARNING_RATE)
-    model = uncached = torch.compile(expert) if job.compile else expert
+    if job.compile:  # as the trainer's --compile: the transformer encoder in place, the extractor eager
+        compile_upstream(expert, logging.getLogger(__name__))
+    model = uncached = expert
     expert.train(setup.upstream_grad)
     cut = frozen_cut(expert)
     scratch = tempfile.TemporaryDirectory(prefix="effspeech-bench-cache-")
