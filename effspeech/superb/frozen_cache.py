@@ -71,7 +71,7 @@ class FrozenPart:
             del self.extractor.forward
 
     def _hidden_states(self, batch: torch.Tensor) -> torch.Tensor:
-        """(clips, layers, time, dim): what the featurizer selects, for clips of one length."""
+        """(1, layers, time, dim): what the featurizer selects, for a batch of one clip."""
         selected = self.upstream(list(batch))[self.selection]
         selected = list(selected.values()) if isinstance(selected, dict) else selected
         return torch.stack(list(selected), dim=1) if isinstance(selected, list | tuple) else selected[:, None]

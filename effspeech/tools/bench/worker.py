@@ -78,8 +78,8 @@ def run(job: Job) -> dict:
     model = uncached = expert
     expert.train(setup.upstream_grad)
     cut = frozen_cut(expert)
-    scratch = tempfile.TemporaryDirectory(prefix="effspeech-bench-cache-")
-    if job.cache and cut.point is not None:  # warm: every clip's frozen part is in the store before timing
+    scratch = tempfile.TemporaryDirectory(prefix="effspeech-bench-cache-") if job.cache else None
+    if scratch is not None and cut.point is not None:  # warm: every clip's frozen part is in the store first
         frozen = FrozenPart(model, cut, FrozenStore(scratch.name, {"bench": job.ckpt}), "hidden_states", cnn=True)
         frozen(wavs)
         frozen.eval_below_cut()
@@ -129,7 +129,8 @@ def run(job: Job) -> dict:
     if model is not uncached:  # the cached step against the same method's uncached one, paired in this process
         uncached_times, cached_times = _alternate(lambda: train_step(uncached), train_step, device, 0, job.steps)
         result["cached_over_uncached"] = median([c / u for c, u in zip(cached_times, uncached_times)])
-    scratch.cleanup()
+    if scratch is not None:
+        scratch.cleanup()
     if job.method not in BASELINES and not job.cache:
         result.update(_inference_checks(job, expert, reference, setup, frozen_forward, device))
     return result
