@@ -1,5 +1,6 @@
 """The learning-rate sweep behind the mini preset's ``method_rates``: every method x rate x task is one
-leaderboard cell (the mini preset's settings, the given rate for the method's own tensors), scored by
+leaderboard cell (the mini preset's settings, the given rate for the method's own tensors, the
+leaderboard's frozen cache unless ``--no-cache``), scored by
 its best dev accuracy during training (SUPERB's protocol: choose on dev; the test metric each cell
 also records is not used).
 
@@ -20,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from effspeech.superb import records
+from effspeech.superb.frozen_store import default_root
 from effspeech.superb.upstream import offline_checkpoint
 from effspeech.tools.leaderboard.execute import run_cell
 from effspeech.tools.leaderboard.grid import PRESETS, Launch, build_cells
@@ -40,17 +42,20 @@ def main() -> int:
     parser.add_argument("--rates", default="1e-4,3e-4,1e-3,3e-3")
     parser.add_argument("--upstream", default="hubert_mini_adapter")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--cache-dir", help="the frozen cache the cells share (default: the leaderboard's)")
+    parser.add_argument("--no-cache", action="store_true", help="compute the frozen part batched, uncached")
     args = parser.parse_args()
     methods, tasks = args.methods.split(","), args.tasks.split(",")
     rates = [float(rate) for rate in args.rates.split(",")]
 
     data = str(cached_corpus(PRESETS["mini"].corpus, 0, args.jobs))
     checkpoints = {args.upstream: str(offline_checkpoint(args.upstream))}
+    cache = None if args.no_cache else str(args.cache_dir or default_root())
     runs = []  # (method, rate, task, cell, expdir, launch)
     for method in methods:
         for rate in rates:
             preset = dataclasses.replace(PRESETS["mini"], method_rates={method: rate})
-            launch = Launch(preset, checkpoints, data)
+            launch = Launch(preset, checkpoints, data, cache=cache, cache_size="50G")
             for cell in build_cells([args.upstream], [method], tasks, preset):
                 runs.append((method, rate, cell.task, cell, args.out / method / f"lr{rate:g}" / cell.task, launch))
     pending = [run for run in runs if not records.is_evaluated(run[4])]

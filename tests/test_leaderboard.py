@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from effspeech.superb import records as records_module
 from effspeech.superb.tasks import ALIASES, by_alias
 from effspeech.superb.trainer.config import load_config
 from effspeech.tools.leaderboard.execute import STATE_FILE, settings, stale_cells
@@ -250,6 +251,8 @@ def test_smoke_grid_survives_a_kill_and_reports_from_results_json(tmp_path, mini
     recorded = json.loads((out / "hubert_adapter/none/ks/cell.json").read_text())["settings"]
     assert recorded[:2] == ["-m", "train"] and "ks" in recorded  # what a rerun compares to find stale cells
     assert records["houlsby"]["trainable_upstream_params"] > 0
+    digest = records_module.file_digest(hubert_tiny)
+    assert records["none"]["upstream_sha256"] == records["houlsby"]["upstream_sha256"] == [digest]
     assert "done=4" in result.stdout
 
 
@@ -365,3 +368,27 @@ def test_a_smoke_grid_with_two_seeds_shows_the_spread(tmp_path, mini_superb, hub
     (score,) = [json.loads((out / "leaderboard.json").read_text())[0]["scores"]["ks"]]
     assert score["n"] == 2 and score["std"] is not None and [run["seed"] for run in score["runs"]] == [1337, 1338]
     assert " ± " in (out / "leaderboard.md").read_text() and "(2)" in (out / "leaderboard.md").read_text()
+
+
+def _shipped_digest() -> str:
+    from effspeech.superb.upstream import offline_checkpoint
+
+    return records_module.file_digest(offline_checkpoint("hubert_mini_adapter"))
+
+
+def test_docs_leaderboard_names_no_checkpoint_but_the_shipped_one():
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "leaderboard.md").read_text()
+    shipped = _shipped_digest()
+    assert set(re.findall(r"\b[0-9a-f]{64}\b", text)) == {shipped}
+    for head, tail in re.findall(r"\b([0-9a-f]{8,63})\.\.\.([0-9a-f]*)", text):  # abbreviated: f6eb5594...a699
+        assert shipped.startswith(head) and shipped.endswith(tail), f"docs/leaderboard.md names {head}...{tail}"
+
+
+def test_the_shipped_table_was_measured_on_the_shipped_checkpoint():
+    from effspeech.tools.leaderboard.table import SHIPPED
+
+    rows = json.loads(SHIPPED.read_text())
+    assert {row["method"] for row in rows} >= {"none", "finetune"}
+    assert all(row["upstream_sha256"] == [_shipped_digest()] for row in rows)

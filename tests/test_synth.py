@@ -195,3 +195,21 @@ def test_unknown_voice_is_an_error():
     ):
         with pytest.raises(espeak.EspeakError, match="unknown espeak-ng"):
             voices.validate([bad])
+
+
+def test_the_cache_makes_only_the_tasks_asked_for_and_the_rest_later(tiny, tmp_path, monkeypatch):
+    """The demo generates only KS of a corpus; the leaderboard later completes it, KS untouched."""
+    from effspeech.tools.synth.cache import COMPLETE, cached_corpus
+
+    monkeypatch.setenv("EFFSPEECH_CACHE", str(tmp_path))
+    root = cached_corpus("tiny", seed=0, jobs=2, tasks=["ks"])
+    assert sorted(p.name for p in root.iterdir() if p.is_dir()) == ["ks"] and not (root / COMPLETE).exists()
+    assert _files(root / "ks") == _files(tiny / "ks") | {COMPLETE: _files(root / "ks")[COMPLETE]}
+    assert set(json.loads((root / "meta.json").read_text())["tasks"]) == {"ks"}
+    made = (root / "ks" / "meta.json").stat().st_mtime_ns
+
+    assert cached_corpus("tiny", seed=0, jobs=2) == root
+    assert (root / COMPLETE).is_file() and (root / "ks" / "meta.json").stat().st_mtime_ns == made
+    assert (
+        json.loads((root / "meta.json").read_text())["tasks"] == json.loads((tiny / "meta.json").read_text())["tasks"]
+    )

@@ -21,7 +21,7 @@ DESCRIPTION = (
 # subcommand -> (module with add_arguments/run, one-line description)
 COMMANDS = {
     "params": ("effspeech.tools.params", "count the parameters an adapter spec trains"),
-    "demo": ("effspeech.tools.demo", "Mini-SUPERB KS with Houlsby adapters on the embedded upstream"),
+    "demo": ("effspeech.tools.demo", "Mini-SUPERB KS with the best efficient method of the shipped table"),
     "leaderboard": ("effspeech.tools.leaderboard.cli", "run the method x task grid and tabulate it"),
     "bench": ("effspeech.tools.bench.cli", "time, memory and checkpoint size per method"),
     "synth": ("effspeech.tools.synth.cli", "generate the Mini-SUPERB synthetic corpora (needs espeak-ng)"),

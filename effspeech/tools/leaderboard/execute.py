@@ -61,6 +61,12 @@ def settings(launch: Launch, cell: Cell, expdir: Path) -> list[str]:
     return recorded
 
 
+def checkpoint_digest(expdir: Path) -> str | None:
+    """The SHA-256 of the upstream checkpoint the cell was trained on, as its settings recorded it."""
+    recorded = read_state(expdir).get("settings") or []
+    return recorded[recorded.index("--checkpoint-sha256") + 1] if "--checkpoint-sha256" in recorded else None
+
+
 def is_stale(cell: Cell, expdir: Path, launch: Launch) -> bool:
     """Whether the cell started (finished, or resumable) with other settings than ``launch`` would use now
     (other steps, another upstream checkpoint). A finished stale cell is kept as it is and an unfinished

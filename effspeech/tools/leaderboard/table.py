@@ -16,6 +16,7 @@ from statistics import mean, stdev
 
 from effspeech.superb import records
 from effspeech.superb.tasks import by_alias
+from effspeech.tools.leaderboard.execute import checkpoint_digest
 from effspeech.tools.leaderboard.grid import Cell
 from effspeech.tools.leaderboard.status import cell_state
 
@@ -48,12 +49,23 @@ class Row:
     scores: dict[str, Score] = field(default_factory=dict)
     relative_to_finetune: float | None = None
     relative_se: float | None = None  # its standard error from the seed spread of both rows (None: one seed)
+    upstream_sha256: list[str] = field(default_factory=list)  # the checkpoints its cells were trained on
 
     @property
     def share(self) -> float | None:
         if self.trainable_upstream is None or not self.upstream_params:
             return None
         return self.trainable_upstream / self.upstream_params
+
+
+SHIPPED = Path(__file__).resolve().parents[2] / "assets" / "hubert_mini.leaderboard.json"
+
+
+def shipped_rows(upstream: str, digest: str) -> list[dict]:
+    """The rows of the table docs/leaderboard.md shows (its ``leaderboard.json``, shipped as an asset)
+    measured on ``upstream`` at the checkpoint with SHA-256 ``digest``: none for any other checkpoint."""
+    rows = json.loads(SHIPPED.read_text()) if SHIPPED.is_file() else []
+    return [row for row in rows if row["upstream"] == upstream and row.get("upstream_sha256") == [digest]]
 
 
 def upstream_size(upstream: str, checkpoint: str | None) -> int:
@@ -135,6 +147,10 @@ def build_rows(cells: list[Cell], out: Path, upstream_params: dict[str, int]) ->
         row = Row(upstream, method, upstream_params=upstream_params.get(upstream))
         for task, task_cells in tasks.items():
             row.scores[task], results = task_score(task_cells, out)
+            for cell in task_cells:
+                digest = checkpoint_digest(cell.expdir(out))
+                if digest and digest not in row.upstream_sha256:
+                    row.upstream_sha256.append(digest)
             if row.trainable_upstream is None and records.trainable_params(results):
                 row.trainable_upstream = records.trainable_params(results).get("upstream")
         rows.append(row)
@@ -219,6 +235,7 @@ def write_outputs(rows: list[Row], tasks: list[str], out: Path) -> list[Path]:
             "method": row.method,
             "trainable_upstream_params": row.trainable_upstream,
             "upstream_params": row.upstream_params,
+            "upstream_sha256": row.upstream_sha256,
             "share_of_upstream": row.share,
             "scores": {
                 task: {

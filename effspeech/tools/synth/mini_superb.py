@@ -30,9 +30,10 @@ def generate(
     log=None,
 ) -> dict[str, dict]:
     """Write the chosen tasks (default: all six) under ``out_dir/<task>``; return each task's meta.
+    ``out_dir/meta.json`` sums up every task in ``out_dir``, those an earlier call wrote included.
 
-    Output is byte-identical for the same (preset, seed, espeak-ng version) whatever ``jobs`` is.
-    Raises ``espeak.EspeakError`` at once when espeak-ng or a voice is missing.
+        Output is byte-identical for the same (preset, seed, espeak-ng version) whatever ``jobs`` is.
+        Raises ``espeak.EspeakError`` at once when espeak-ng or a voice is missing.
     """
     if preset not in SIZES:
         raise UnknownNameError(f"unknown preset {preset!r}; choose from {', '.join(SIZES)}")
@@ -62,7 +63,9 @@ def generate(
         finally:
             set_env(previous)
     summary = {"preset": preset, "seed": seed, "engine": {"name": espeak.BINARY, "version": engine_version}}
-    summary["tasks"] = {name: {"audio_files": m["audio_files"], "hours": m["hours"]} for name, m in metas.items()}
+    written = {name: out / name / "meta.json" for name in GENERATORS if name not in metas}  # by an earlier run
+    everything = {**{name: json.loads(path.read_text()) for name, path in written.items() if path.is_file()}, **metas}
+    summary["tasks"] = {name: {"audio_files": m["audio_files"], "hours": m["hours"]} for name, m in everything.items()}
     out.mkdir(parents=True, exist_ok=True)
     (out / "meta.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return metas
